@@ -121,8 +121,8 @@ kps_config_t *kps__config_parse(const kps_plugin_t *plugin, const char *json, si
           snprintf(err, errlen, "config.%s: the plugin's default is not valid JSON", f->name);
           goto fail;
         }
-        if (v != NULL) cJSON_ReplaceItemViaPointer(root, v, d);
-        else cJSON_AddItemToObject(root, f->name, d);
+        if (v != NULL) cJSON_DeleteItemFromObjectCaseSensitive(root, f->name);
+        cJSON_AddItemToObject(root, f->name, d);
         continue;
       }
       if (f->flags & KPS_FIELD_REQUIRED) {

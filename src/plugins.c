@@ -13,6 +13,7 @@ static const kps_plugin_t *registry[MAX_PLUGINS];
 static size_t nregistry;
 
 static const kps_plugin_t *const builtins[] = {
+    &kps__plugin_tcp_body_log,
     &kps__plugin_c_hello,
 };
 

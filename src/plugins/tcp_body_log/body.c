@@ -1,0 +1,200 @@
+/* body.c: body transformations for tcp-body-log (see body.h). */
+#include "body.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/evp.h>
+
+int tbl_content_type_allowed(const char *ct, size_t ctlen, const char *const *patterns,
+                             size_t npatterns) {
+  char media[128];
+  size_t n = 0;
+  if (npatterns == 0) return 1;
+  if (ct == NULL) return 0;
+  /* the media type: up to ';', without surrounding spaces */
+  while (ctlen > 0 && (*ct == ' ' || *ct == '\t')) ct++, ctlen--;
+  while (n < ctlen && n < sizeof(media) - 1 && ct[n] != ';') media[n] = ct[n], n++;
+  while (n > 0 && (media[n - 1] == ' ' || media[n - 1] == '\t')) n--;
+  media[n] = '\0';
+  for (size_t i = 0; i < npatterns; i++)
+    if (fnmatch(patterns[i], media, FNM_CASEFOLD) == 0) return 1;
+  return 0;
+}
+
+/* Length of the UTF-8 sequence starting at p (1..4), or 0 if invalid or cut
+ * off by end. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
+  unsigned char c = p[0];
+  size_t n;
+  unsigned cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
+  else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
+  else return 0;
+  if ((size_t)(end - p) < n) return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  /* no overlong forms, no surrogates, nothing above U+10FFFF */
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+size_t tbl_utf8_valid_prefix(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  while (p < end) {
+    size_t n = utf8_seq(p, end);
+    if (n == 0) break;
+    p += n;
+  }
+  return (size_t)(p - (const unsigned char *)s);
+}
+
+/* Is p[0..n) the start of a UTF-8 sequence cut off by the end? */
+static int incomplete_sequence(const unsigned char *p, size_t n) {
+  size_t need = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+              : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+  if (need == 0 || n >= need) return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  return 1;
+}
+
+size_t tbl_truncate_point(const char *s, size_t len, size_t size, size_t max) {
+  size_t cut = len < max ? len : max;
+  if (cut == size) return cut; /* nothing was cut off */
+  /* A UTF-8 text cut inside a character loses that character's start. */
+  size_t v = tbl_utf8_valid_prefix(s, cut);
+  if (v < cut && cut - v <= 3 && incomplete_sequence((const unsigned char *)s + v, cut - v))
+    return v;
+  return cut;
+}
+
+char *tbl_base64(const char *s, size_t len, size_t *outlen) {
+  size_t cap = 4 * ((len + 2) / 3) + 1;
+  char *out = malloc(cap);
+  if (out == NULL) return NULL;
+  int n = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)len);
+  out[n] = '\0';
+  if (outlen) *outlen = (size_t)n;
+  return out;
+}
+
+/* ---- JSON masking ------------------------------------------------------ */
+
+typedef struct {
+  char *buf;
+  size_t len, cap;
+  int failed;
+} out_t;
+
+static void put(out_t *o, const char *p, size_t n) {
+  if (o->failed) return;
+  if (o->len + n + 1 > o->cap) {
+    size_t cap = o->cap ? o->cap : 256;
+    while (o->len + n + 1 > cap) cap *= 2;
+    char *b = realloc(o->buf, cap);
+    if (b == NULL) {
+      o->failed = 1;
+      return;
+    }
+    o->buf = b;
+    o->cap = cap;
+  }
+  memcpy(o->buf + o->len, p, n);
+  o->len += n;
+  o->buf[o->len] = '\0';
+}
+
+/* End of the string token starting at s[i] == '"' (index past the closing
+ * quote), or len if it is cut off. */
+static size_t string_end(const char *s, size_t len, size_t i) {
+  for (i++; i < len; i++) {
+    if (s[i] == '\\') i++;
+    else if (s[i] == '"') return i + 1;
+  }
+  return len;
+}
+
+/* End of the value starting at s[i] (after spaces): a string, a scalar, or
+ * a whole nested object/array; len if cut off. */
+static size_t value_end(const char *s, size_t len, size_t i) {
+  if (i >= len) return len;
+  if (s[i] == '"') return string_end(s, len, i);
+  if (s[i] == '{' || s[i] == '[') {
+    int depth = 0;
+    for (; i < len; i++) {
+      if (s[i] == '"') {
+        i = string_end(s, len, i) - 1;
+        continue;
+      }
+      if (s[i] == '{' || s[i] == '[') depth++;
+      else if (s[i] == '}' || s[i] == ']') {
+        if (--depth == 0) return i + 1;
+      }
+    }
+    return len;
+  }
+  while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
+         s[i] != '\r' && s[i] != '\t')
+    i++;
+  return i;
+}
+
+static int key_matches(const char *k, size_t klen, const char *const *fields, size_t nfields) {
+  for (size_t f = 0; f < nfields; f++)
+    if (strlen(fields[f]) == klen && strncasecmp(fields[f], k, klen) == 0) return 1;
+  return 0;
+}
+
+int tbl_json_mask(const char *s, size_t len, const char *const *fields, size_t nfields,
+                  char **out, size_t *outlen) {
+  size_t i = 0, copied = 0;
+  out_t o = {0};
+  int masked = 0;
+  if (nfields == 0) return 0;
+  while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+  if (i >= len || (s[i] != '{' && s[i] != '[')) return 0;
+
+  while (i < len) {
+    if (s[i] != '"') {
+      i++;
+      continue;
+    }
+    size_t kend = string_end(s, len, i);
+    size_t j = kend;
+    while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+    if (j >= len || s[j] != ':' || kend == len) { /* a value, not a key */
+      i = kend;
+      continue;
+    }
+    /* key: s[i+1 .. kend-1); compare the raw bytes (escapes not decoded) */
+    if (!key_matches(s + i + 1, kend - i - 2, fields, nfields)) {
+      i = j + 1;
+      continue;
+    }
+    j++;
+    while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+    size_t vend = value_end(s, len, j);
+    put(&o, s + copied, j - copied);
+    put(&o, "\"REDACTED\"", 10);
+    copied = vend;
+    i = vend;
+    masked = 1;
+  }
+  if (!masked) return 0;
+  put(&o, s + copied, len - copied);
+  if (o.failed) {
+    free(o.buf);
+    return -1;
+  }
+  *out = o.buf;
+  *outlen = o.len;
+  return 1;
+}

@@ -1,0 +1,327 @@
+/* handler.c: tcp-body-log, Kong's tcp-log with the request and response
+ * bodies added.
+ *
+ * Six RPCs per logged exchange (Kong's client makes one round trip per
+ * HandleEvent and per PDK call):
+ *   response  HandleEvent -> kong.log.set_serialize_value(key, id)
+ *             Step        -> kong.nginx.get_var("request_body")
+ *             Step(body)  -> kong.service.response.get_raw_body()
+ *             Step(body)  -> "ret"
+ *   log       HandleEvent -> kong.log.serialize()
+ *             Step(json)  -> "ret"   (record built and queued to the sink)
+ * Declaring `response` makes Kong buffer the upstream response and read the
+ * whole request body first (Kong.response in kong/init.lua), so both bodies
+ * are readable there.  $request_body is nil when nginx spooled the body to a
+ * file; unlike kong.request.get_raw_body on Kong <= 3.7, that never fails the
+ * request.  The join key travels inside kong.log.serialize(). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exchange.h"
+#include "kps_plugin.h"
+#include "record.h"
+#include "server.h"
+#include "sink.h"
+
+extern const kps_plugin_t kps__plugin_tcp_body_log;
+#define PLUGIN (&kps__plugin_tcp_body_log)
+
+static const kps_field_t fields[] = {
+    {"host", KPS_FIELD_STRING, KPS_FIELD_REQUIRED, NULL, 0, 0, NULL,
+     "The collector's host name or IP address."},
+    {"port", KPS_FIELD_INTEGER, KPS_FIELD_REQUIRED | KPS_FIELD_BETWEEN, NULL, 1, 65535, NULL,
+     "The collector's TCP port."},
+    {"timeout", KPS_FIELD_NUMBER, KPS_FIELD_BETWEEN, "10000", 1, 3600000, NULL,
+     "Connect and send timeout towards the collector, in milliseconds."},
+    {"keepalive", KPS_FIELD_NUMBER, KPS_FIELD_BETWEEN, "60000", 1, 86400000, NULL,
+     "How long an idle collector connection stays open, in milliseconds."},
+    {"tls", KPS_FIELD_BOOLEAN, 0, "false", 0, 0, NULL, "Connect to the collector with TLS."},
+    {"tls_sni", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
+     "Server name sent with TLS (SNI) and checked against the certificate."},
+    {"tls_verify", KPS_FIELD_BOOLEAN, 0, "true", 0, 0, NULL,
+     "Verify the collector's certificate chain and name (on by default)."},
+    {"tls_ca_file", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
+     "PEM bundle of CAs to verify the collector with; default: the system store."},
+    {"tls_client_cert", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
+     "PEM client certificate presented to the collector (mutual TLS)."},
+    {"tls_client_key", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
+     "PEM private key of tls_client_cert."},
+    {"log_request_body", KPS_FIELD_BOOLEAN, 0, "true", 0, 0, NULL,
+     "Add the request body to the record."},
+    {"log_response_body", KPS_FIELD_BOOLEAN, 0, "true", 0, 0, NULL,
+     "Add the upstream response body to the record."},
+    {"max_body_size", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "8192", 0, 16777216, NULL,
+     "Bytes of each body kept in the record; a longer body is truncated and marked."},
+    {"content_types", KPS_FIELD_STRING_ARRAY, 0, "[]", 0, 0, NULL,
+     "Content types whose bodies are logged, such as application/json or text/*; empty logs all."},
+    {"redact_headers", KPS_FIELD_STRING_ARRAY, 0,
+     "[\"authorization\",\"proxy-authorization\",\"cookie\",\"set-cookie\",\"apikey\","
+     "\"x-api-key\"]",
+     0, 0, NULL, "Header names whose values are replaced by REDACTED in the record."},
+    {"redact_json_fields", KPS_FIELD_STRING_ARRAY, 0, "[]", 0, 0, NULL,
+     "JSON keys whose values are masked, at any depth, in JSON bodies."},
+    {"queue_max_bytes", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "16777216", 65536, 1073741824, NULL,
+     "Cap on the bytes of records waiting for the collector; newer records are dropped."},
+    {"queue_max_entries", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "10000", 1, 10000000, NULL,
+     "Cap on the number of records waiting for the collector; newer records are dropped."},
+    {"context_ttl", KPS_FIELD_NUMBER, KPS_FIELD_BETWEEN, "60000", 1000, 3600000, NULL,
+     "How long captured bodies wait for their log phase, in milliseconds."},
+    {"context_max_bytes", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "67108864", 65536, 4294967296.0,
+     NULL, "Cap on the bytes of captured bodies waiting for their log phase."},
+};
+
+/* One configured instance. */
+typedef struct tbl_instance_s {
+  kps_sink_t *sink;
+  tbl_record_opts_t opts;
+  const char **lists; /* content_types, redact_headers, redact_json_fields */
+} tbl_instance_t;
+
+static uint64_t records_queued, records_refused, serialize_missing, contexts_refused;
+
+/* Points `*out` at the config array's strings (owned by the config). */
+static const char **take_list(const kps_config_t *cfg, const char *name, const char **slot,
+                              size_t *n) {
+  *n = kps_config_array_len(cfg, name);
+  for (size_t i = 0; i < *n; i++) slot[i] = kps_config_array_at(cfg, name, i);
+  return slot;
+}
+
+static int instance_start(kps_instance_t *inst, const kps_config_t *cfg, void **data, char *err,
+                          size_t errlen) {
+  const char *cert = kps_config_string(cfg, "tls_client_cert");
+  const char *key = kps_config_string(cfg, "tls_client_key");
+  if ((cert == NULL) != (key == NULL)) {
+    snprintf(err, errlen, "config.%s: required when %s is set", cert ? "tls_client_key" : "tls_client_cert",
+             cert ? "tls_client_cert" : "tls_client_key");
+    return -1;
+  }
+  size_t nlists = kps_config_array_len(cfg, "content_types") +
+                  kps_config_array_len(cfg, "redact_headers") +
+                  kps_config_array_len(cfg, "redact_json_fields");
+  tbl_instance_t *ti = calloc(1, sizeof(*ti));
+  const char **lists = calloc(nlists + 1, sizeof(char *));
+  if (ti == NULL || lists == NULL) {
+    free(lists);
+    free(ti);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  ti->lists = lists;
+  tbl_record_opts_t *o = &ti->opts;
+  size_t used = 0;
+  o->content_types = take_list(cfg, "content_types", ti->lists, &o->ncontent_types);
+  used += o->ncontent_types;
+  o->redact_headers = take_list(cfg, "redact_headers", ti->lists + used, &o->nredact_headers);
+  used += o->nredact_headers;
+  o->redact_json_fields =
+      take_list(cfg, "redact_json_fields", ti->lists + used, &o->nredact_json_fields);
+  o->max_body_size = (size_t)kps_config_integer(cfg, "max_body_size", 8192);
+  o->log_request_body = kps_config_bool(cfg, "log_request_body", 1);
+  o->log_response_body = kps_config_bool(cfg, "log_response_body", 1);
+
+  kps_sink_config_t sc = {
+      .host = kps_config_string(cfg, "host"),
+      .port = (int)kps_config_integer(cfg, "port", 0),
+      .timeout_ms = (uint64_t)kps_config_number(cfg, "timeout", 10000),
+      .keepalive_ms = (uint64_t)kps_config_number(cfg, "keepalive", 60000),
+      .tls = kps_config_bool(cfg, "tls", 0),
+      .tls_sni = kps_config_string(cfg, "tls_sni"),
+      .tls_verify = kps_config_bool(cfg, "tls_verify", 1),
+      .tls_ca_file = kps_config_string(cfg, "tls_ca_file"),
+      .tls_client_cert = cert,
+      .tls_client_key = key,
+      .queue_max_bytes = (size_t)kps_config_integer(cfg, "queue_max_bytes", 16 << 20),
+      .queue_max_entries = (size_t)kps_config_integer(cfg, "queue_max_entries", 10000),
+  };
+  char *why = NULL;
+  ti->sink = kps_sink_acquire(kps__server_loop(), &sc, &why);
+  if (ti->sink == NULL) {
+    snprintf(err, errlen, "%s", why ? why : "cannot set up the collector connection");
+    free(why);
+    free(ti->lists);
+    free(ti);
+    return -1;
+  }
+  tbl_exchange_set_limits((uint64_t)kps_config_number(cfg, "context_ttl", 60000),
+                          (size_t)kps_config_integer(cfg, "context_max_bytes", 64 << 20),
+                          (size_t)kps_config_integer(cfg, "queue_max_entries", 10000));
+  *data = ti;
+  return 0;
+}
+
+static void instance_close(kps_instance_t *inst, void *data) {
+  tbl_instance_t *ti = data;
+  if (ti == NULL) return;
+  kps_sink_release(ti->sink);
+  free(ti->lists);
+  free(ti);
+}
+
+static tbl_instance_t *instance_of(kps_event_t *ev) {
+  return kps_instance_data(kps_event_instance(ev));
+}
+
+/* ---- response phase: capture both bodies ------------------------------- */
+
+static tbl_exchange_t *exchange_of(kps_event_t *ev) {
+  return tbl_exchange_lookup((int64_t)(intptr_t)kps_event_data(ev));
+}
+
+/* Stores a body result (str, bin or nil) in the exchange's slot. */
+static void capture(kps_event_t *ev, const kps_value_t *result, int request) {
+  tbl_exchange_t *ex = exchange_of(ev); /* may have been evicted meanwhile */
+  if (ex == NULL) return;
+  tbl_captured_t *slot = request ? &ex->req : &ex->resp;
+  size_t len;
+  const char *data = kps_value_string(result, &len);
+  if (data == NULL) {
+    slot->state = TBL_BODY_NIL;
+    return;
+  }
+  tbl_exchange_capture(ex, slot, data, len, instance_of(ev)->opts.max_body_size);
+}
+
+static void got_response_body(kps_event_t *ev, const kps_value_t *body, void *ud) {
+  capture(ev, body, 0);
+  kps_done(ev);
+}
+
+static void ask_response_body(kps_event_t *ev) {
+  if (instance_of(ev)->opts.log_response_body)
+    kps_call(ev, got_response_body, NULL, "kong.service.response.get_raw_body", "");
+  else
+    kps_done(ev);
+}
+
+static void got_request_body(kps_event_t *ev, const kps_value_t *body, void *ud) {
+  capture(ev, body, 1);
+  ask_response_body(ev);
+}
+
+static void key_set(kps_event_t *ev, const kps_value_t *ignored, void *ud) {
+  if (instance_of(ev)->opts.log_request_body)
+    kps_call(ev, got_request_body, NULL, "kong.nginx.get_var", "s", "request_body");
+  else
+    ask_response_body(ev);
+}
+
+static void response_phase(kps_event_t *ev) {
+  tbl_instance_t *ti = instance_of(ev);
+  char key[TBL_KEY_MAX];
+  tbl_exchange_t *ex = tbl_exchange_new(kps__now_ms(), key);
+  if (ex == NULL) {
+    contexts_refused++;
+    kps_done(ev);
+    return;
+  }
+  ex->req.state = ti->opts.log_request_body ? TBL_BODY_PENDING : TBL_BODY_DISABLED;
+  ex->resp.state = ti->opts.log_response_body ? TBL_BODY_PENDING : TBL_BODY_DISABLED;
+  kps_event_set_data(ev, (void *)(intptr_t)ex->node.id, NULL);
+  kps_call(ev, key_set, NULL, "kong.log.set_serialize_value", "ss", TBL_EXCHANGE_KEY, key);
+}
+
+/* ---- log phase: serialize, build, queue -------------------------------- */
+
+static void got_serialize(kps_event_t *ev, const kps_value_t *json, void *ud) {
+  tbl_instance_t *ti = instance_of(ev);
+  size_t len, n;
+  char err[160];
+  const char *s = kps_value_string(json, &len);
+  if (s == NULL) {
+    serialize_missing++;
+    kps_log(PLUGIN, KPS_LEVEL_WARN, "kong.log.serialize() returned nothing; no record");
+    kps_done(ev);
+    return;
+  }
+  char *line = tbl_record_build(s, len, &ti->opts, kps__now_ms(), &n, err, sizeof(err));
+  if (line == NULL) {
+    kps_log(PLUGIN, KPS_LEVEL_WARN, "no record: %s", err);
+  } else if (kps_sink_enqueue(ti->sink, line, n) == 0) {
+    records_queued++;
+  } else {
+    records_refused++; /* counted by reason in the sink */
+  }
+  kps_done(ev);
+}
+
+static void log_phase(kps_event_t *ev) {
+  kps_call(ev, got_serialize, NULL, "kong.log.serialize", "");
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static void sink_status(kps_sink_t *sink, void *ud) {
+  kps_status_t *st = ud;
+  kps_sink_stats_t s;
+  static const char *const drop_names[KPS_SINK_DROP__COUNT] = {"queue_bytes", "queue_entries",
+                                                               "too_large", "shutdown"};
+  kps_sink_get_stats(sink, &s);
+  kps_status_begin(st, kps_sink_name(sink));
+  kps_status_counter(st, "records_enqueued", s.records_enqueued);
+  kps_status_counter(st, "records_sent", s.records_sent);
+  kps_status_counter(st, "bytes_sent", s.bytes_sent);
+  kps_status_counter(st, "records_resent", s.records_resent);
+  kps_status_begin(st, "dropped");
+  for (int i = 0; i < KPS_SINK_DROP__COUNT; i++) kps_status_counter(st, drop_names[i], s.dropped[i]);
+  kps_status_end(st);
+  kps_status_counter(st, "queue_depth", s.queue_depth);
+  kps_status_counter(st, "queue_bytes", s.queue_bytes);
+  kps_status_counter(st, "connects", s.connects);
+  kps_status_counter(st, "reconnects", s.reconnects);
+  kps_status_counter(st, "connect_failures", s.connect_failures);
+  kps_status_counter(st, "tls_failures", s.tls_failures);
+  kps_status_counter(st, "write_errors", s.write_errors);
+  kps_status_counter(st, "connected", (uint64_t)s.connected);
+  kps_status_end(st);
+}
+
+static void status(kps_status_t *st) {
+  tbl_record_stats_t r;
+  tbl_exchange_stats_t x;
+  tbl_record_get_stats(&r);
+  tbl_exchange_get_stats(&x);
+  kps_status_counter(st, "records_queued", records_queued);
+  kps_status_counter(st, "records_refused", records_refused);
+  kps_status_counter(st, "serialize_invalid", r.serialize_invalid);
+  kps_status_counter(st, "serialize_missing", serialize_missing);
+  kps_status_counter(st, "bodies_logged", r.bodies_logged);
+  kps_status_counter(st, "bodies_truncated", r.bodies_truncated);
+  kps_status_counter(st, "bodies_base64", r.bodies_base64);
+  kps_status_counter(st, "bodies_masked", r.bodies_masked);
+  kps_status_begin(st, "bodies_skipped");
+  for (int i = 0; i < TBL_SKIP__COUNT; i++)
+    kps_status_counter(st, tbl_skip_name((tbl_skip_t)i), r.skipped[i]);
+  kps_status_end(st);
+  kps_status_begin(st, "contexts");
+  kps_status_counter(st, "live", x.live);
+  kps_status_counter(st, "bytes", x.bytes);
+  kps_status_counter(st, "created", x.created);
+  kps_status_counter(st, "consumed", x.consumed);
+  kps_status_counter(st, "evicted", x.evicted);
+  kps_status_counter(st, "expired", x.expired);
+  kps_status_counter(st, "lost", x.lost);
+  kps_status_counter(st, "refused", contexts_refused);
+  kps_status_end(st);
+  kps_status_begin(st, "sinks");
+  kps_sink_foreach(sink_status, st);
+  kps_status_end(st);
+}
+
+static void shutdown_plugin(void) { tbl_exchange_clear(); }
+
+const kps_plugin_t kps__plugin_tcp_body_log = {
+    .api_version = KPS_API_VERSION,
+    .name = "tcp-body-log",
+    .version = "0.1.0",
+    .priority = 7,
+    .fields = fields,
+    .nfields = sizeof(fields) / sizeof(fields[0]),
+    .phases = {[KPS_PHASE_RESPONSE] = response_phase, [KPS_PHASE_LOG] = log_phase},
+    .instance_start = instance_start,
+    .instance_close = instance_close,
+    .status = status,
+    .shutdown = shutdown_plugin,
+};

@@ -1,0 +1,297 @@
+/* test_record.c: tcp-body-log's record builder and body helpers: the exact
+ * fields a record carries for each kind of body. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "body.h"
+#include "exchange.h"
+#include "record.h"
+#include "test.h"
+
+static const char *const redact_default[] = {"authorization", "proxy-authorization", "cookie",
+                                             "set-cookie"};
+
+static tbl_record_opts_t opts(size_t max) {
+  tbl_record_opts_t o = {0};
+  o.max_body_size = max;
+  o.log_request_body = o.log_response_body = 1;
+  o.redact_headers = redact_default;
+  o.nredact_headers = 4;
+  return o;
+}
+
+#define SERIALIZE_WITH_KEY(key)                                                            \
+  "{\"request\":{\"method\":\"POST\",\"headers\":{\"content-type\":\"application/json\","   \
+  "\"authorization\":\"REDACTED\",\"cookie\":\"sid=secret\",\"content-length\":\"27\"},"     \
+  "\"size\":120},\"response\":{\"status\":200,\"headers\":{\"content-type\":\"text/plain\","   \
+  "\"set-cookie\":[\"a=1\",\"b=2\"]},\"size\":300},\"upstream_uri\":\"/echo\","            \
+  "\"tries\":[{\"ip\":\"127.0.0.1\"}],\"source\":\"service\",\"started_at\":1795684822308,"  \
+  "\"" TBL_EXCHANGE_KEY "\":\"" key "\"}"
+
+/* Builds a record for an exchange holding req/resp bodies. */
+static cJSON *build(const char *req, size_t reqlen, const char *resp, size_t resplen,
+                    const tbl_record_opts_t *o) {
+  char key[TBL_KEY_MAX], ser[2048], err[128];
+  tbl_exchange_t *ex = tbl_exchange_new(1000, key);
+  ASSERT(ex != NULL);
+  if (req) tbl_exchange_capture(ex, &ex->req, req, reqlen, o->max_body_size);
+  else ex->req.state = TBL_BODY_NIL;
+  if (resp) tbl_exchange_capture(ex, &ex->resp, resp, resplen, o->max_body_size);
+  snprintf(ser, sizeof(ser), SERIALIZE_WITH_KEY("%s"), key);
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), o, 1001, &n, err, sizeof(err));
+  ASSERT(line != NULL);
+  ASSERT_EQ(line[n - 1], '\n');
+  ASSERT(memchr(line, '\n', n - 1) == NULL); /* one line */
+  cJSON *j = cJSON_Parse(line);
+  free(line);
+  ASSERT(j != NULL);
+  return j;
+}
+
+static const cJSON *at(const cJSON *j, const char *a, const char *b) {
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, a);
+  return b ? cJSON_GetObjectItemCaseSensitive(x, b) : x;
+}
+
+TEST(record_text_bodies_and_serialize_fields) {
+  tbl_record_opts_t o = opts(8192);
+  const char *req = "{\"a\":1,\"password\":\"pw\"}";
+  cJSON *j = build(req, strlen(req), "hello", 5, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "{\"a\":1,\"password\":\"pw\"}");
+  ASSERT_STREQ(at(j, "request", "body_encoding")->valuestring, "text");
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 23);
+  ASSERT(cJSON_IsFalse(at(j, "request", "body_truncated")));
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "hello");
+  ASSERT_EQ(at(j, "response", "body_size")->valuedouble, 5);
+  /* serialize fields kept, join key removed */
+  ASSERT_STREQ(at(j, "request", "method")->valuestring, "POST");
+  ASSERT_EQ(at(j, "request", "size")->valuedouble, 120);
+  ASSERT_EQ(at(j, "started_at", NULL)->valuedouble, 1795684822308.0);
+  ASSERT_STREQ(at(j, "upstream_uri", NULL)->valuestring, "/echo");
+  ASSERT(at(j, TBL_EXCHANGE_KEY, NULL) == NULL);
+  cJSON_Delete(j);
+}
+
+TEST(record_redacts_headers) {
+  tbl_record_opts_t o = opts(8192);
+  cJSON *j = build("", 0, "", 0, &o);
+  const cJSON *rh = at(j, "request", "headers"), *sh = at(j, "response", "headers");
+  ASSERT_STREQ(cJSON_GetObjectItem(rh, "cookie")->valuestring, "REDACTED");
+  ASSERT_STREQ(cJSON_GetObjectItem(rh, "authorization")->valuestring, "REDACTED");
+  ASSERT_STREQ(cJSON_GetObjectItem(rh, "content-type")->valuestring, "application/json");
+  ASSERT_STREQ(cJSON_GetObjectItem(sh, "set-cookie")->valuestring, "REDACTED");
+  cJSON_Delete(j);
+}
+
+TEST(record_empty_body) {
+  tbl_record_opts_t o = opts(8192);
+  cJSON *j = build("", 0, "", 0, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "");
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 0);
+  ASSERT_STREQ(at(j, "request", "body_encoding")->valuestring, "text");
+  cJSON_Delete(j);
+}
+
+TEST(record_binary_body_base64) {
+  tbl_record_opts_t o = opts(8192);
+  static const char bin[] = {(char)0xff, (char)0x00, (char)0x80, 'a'};
+  cJSON *j = build("x", 1, bin, 4, &o);
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "/wCAYQ==");
+  ASSERT_STREQ(at(j, "response", "body_encoding")->valuestring, "base64");
+  ASSERT_EQ(at(j, "response", "body_size")->valuedouble, 4);
+  cJSON_Delete(j);
+}
+
+TEST(record_nul_byte_goes_base64) {
+  tbl_record_opts_t o = opts(8192);
+  cJSON *j = build("a\0b", 3, "", 0, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "YQBi");
+  ASSERT_STREQ(at(j, "request", "body_encoding")->valuestring, "base64");
+  cJSON_Delete(j);
+}
+
+TEST(record_body_exactly_max_and_one_over) {
+  tbl_record_opts_t o = opts(8);
+  cJSON *j = build("12345678", 8, "123456789", 9, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "12345678");
+  ASSERT(cJSON_IsFalse(at(j, "request", "body_truncated")));
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "12345678");
+  ASSERT(cJSON_IsTrue(at(j, "response", "body_truncated")));
+  ASSERT_EQ(at(j, "response", "body_size")->valuedouble, 9);
+  cJSON_Delete(j);
+}
+
+TEST(record_truncation_keeps_utf8_whole) {
+  tbl_record_opts_t o = opts(4);
+  /* "aé€" = 61 c3a9 e282ac: a cut at 4 would split the euro sign */
+  cJSON *j = build("a\xc3\xa9\xe2\x82\xac", 6, "", 0, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "a\xc3\xa9");
+  ASSERT_STREQ(at(j, "request", "body_encoding")->valuestring, "text");
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 6);
+  cJSON_Delete(j);
+}
+
+TEST(record_json_fields_masked_at_depth) {
+  static const char *const fields[] = {"password", "token"};
+  tbl_record_opts_t o = opts(8192);
+  o.redact_json_fields = fields;
+  o.nredact_json_fields = 2;
+  const char *body = "{\"user\":\"a\",\"password\":\"pw1\",\"deep\":{\"x\":[{\"Token\":{\"v\":1}},"
+                     "{\"token\":42}]},\"note\":\"password\"}";
+  cJSON *j = build(body, strlen(body), "[{\"password\": \"p2\"}]", 20, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring,
+               "{\"user\":\"a\",\"password\":\"REDACTED\",\"deep\":{\"x\":[{\"Token\":\"REDACTED\"},"
+               "{\"token\":\"REDACTED\"}]},\"note\":\"password\"}");
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "[{\"password\": \"REDACTED\"}]");
+  cJSON_Delete(j);
+}
+
+TEST(record_json_mask_on_truncated_body) {
+  static const char *const fields[] = {"secret"};
+  tbl_record_opts_t o = opts(20);
+  o.redact_json_fields = fields;
+  o.nredact_json_fields = 1;
+  /* cut inside the secret's value: the rest is masked, nothing leaks */
+  cJSON *j = build("{\"a\":1,\"secret\":\"abcdefghijkl\"}", 31, "", 0, &o);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "{\"a\":1,\"secret\":\"REDACTED\"");
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  cJSON_Delete(j);
+}
+
+TEST(record_content_type_filter) {
+  static const char *const types[] = {"text/*"};
+  tbl_record_opts_t o = opts(8192);
+  o.content_types = types;
+  o.ncontent_types = 1;
+  cJSON *j = build("{\"a\":1}", 7, "ok", 2, &o);
+  ASSERT(at(j, "request", "body") == NULL);
+  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "content_type");
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 7);
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "ok"); /* text/plain passes */
+  cJSON_Delete(j);
+}
+
+TEST(record_request_body_in_file) {
+  tbl_record_opts_t o = opts(8192);
+  cJSON *j = build(NULL, 0, "", 0, &o); /* $request_body was nil, content-length 27 */
+  ASSERT(at(j, "request", "body") == NULL);
+  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "file_buffered");
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 27);
+  cJSON_Delete(j);
+}
+
+TEST(record_disabled_bodies) {
+  tbl_record_opts_t o = opts(8192);
+  o.log_request_body = 0;
+  cJSON *j = build("abc", 3, "def", 3, &o);
+  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "disabled");
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "def");
+  cJSON_Delete(j);
+}
+
+TEST(record_short_circuited_without_key) {
+  tbl_record_opts_t o = opts(8192);
+  const char *ser = "{\"request\":{\"headers\":{}},\"response\":{\"status\":403,\"headers\":{}},"
+                    "\"upstream_uri\":\"\",\"source\":\"kong\"}";
+  char err[128];
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  cJSON *j = cJSON_Parse(line);
+  free(line);
+  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "short_circuited");
+  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, "short_circuited");
+  ASSERT_EQ(at(j, "response", "status")->valuedouble, 403);
+  cJSON_Delete(j);
+}
+
+TEST(record_proxied_without_response_phase) {
+  tbl_record_opts_t o = opts(8192);
+  const char *ser = "{\"request\":{\"headers\":{}},\"response\":{\"status\":101,\"headers\":{}},"
+                    "\"upstream_uri\":\"/ws\",\"tries\":[{\"ip\":\"127.0.0.1\"}],\"source\":\"service\"}";
+  char err[128];
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  cJSON *j = cJSON_Parse(line);
+  free(line);
+  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, "no_response_phase");
+  cJSON_Delete(j);
+}
+
+TEST(record_key_from_another_process_is_lost) {
+  tbl_record_opts_t o = opts(8192);
+  const char *ser = "{\"request\":{},\"response\":{},\"" TBL_EXCHANGE_KEY "\":\"00000000-1\"}";
+  char err[128];
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  cJSON *j = cJSON_Parse(line);
+  free(line);
+  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "context_lost");
+  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, "context_lost");
+  cJSON_Delete(j);
+}
+
+TEST(record_invalid_serialize_refused) {
+  tbl_record_opts_t o = opts(8192);
+  char err[128];
+  size_t n;
+  ASSERT(tbl_record_build("[1,2]", 5, &o, 5, &n, err, sizeof(err)) == NULL);
+  ASSERT_CONTAINS(err, "did not return a JSON object");
+  ASSERT(tbl_record_build("{\"a\":", 5, &o, 5, &n, err, sizeof(err)) == NULL);
+}
+
+TEST(exchange_ttl_and_entry_cap) {
+  char key[TBL_KEY_MAX], key2[TBL_KEY_MAX];
+  tbl_exchange_stats_t s0, s1;
+  tbl_exchange_get_stats(&s0);
+  tbl_exchange_set_limits(100, 1 << 20, 2);
+  tbl_exchange_new(0, key);
+  tbl_exchange_new(0, key2);
+  tbl_exchange_new(0, key2); /* third: the oldest is evicted */
+  ASSERT(tbl_exchange_take(key, strlen(key), 1) == NULL);
+  tbl_exchange_t *ex = tbl_exchange_take(key2, strlen(key2), 1);
+  ASSERT(ex != NULL);
+  tbl_exchange_free(ex);
+  tbl_exchange_new(0, key);
+  ASSERT(tbl_exchange_take(key, strlen(key), 200) == NULL); /* past the TTL */
+  tbl_exchange_get_stats(&s1);
+  ASSERT_EQ(s1.evicted - s0.evicted, 1);
+  ASSERT_EQ(s1.lost - s0.lost, 2);
+  ASSERT(s1.expired - s0.expired >= 1);
+  tbl_exchange_clear();
+}
+
+TEST(exchange_byte_cap_evicts_older) {
+  char k1[TBL_KEY_MAX], k2[TBL_KEY_MAX];
+  static char big[600];
+  tbl_exchange_set_limits(100000, 1000, 100);
+  tbl_exchange_t *a = tbl_exchange_new(0, k1);
+  tbl_exchange_capture(a, &a->req, big, sizeof(big), 1 << 20);
+  tbl_exchange_t *b = tbl_exchange_new(0, k2);
+  tbl_exchange_capture(b, &b->req, big, sizeof(big), 1 << 20); /* evicts a */
+  ASSERT(tbl_exchange_take(k1, strlen(k1), 1) == NULL);
+  tbl_exchange_t *got = tbl_exchange_take(k2, strlen(k2), 1);
+  ASSERT(got != NULL);
+  ASSERT_EQ(got->req.len, 600);
+  tbl_exchange_free(got);
+  tbl_exchange_clear();
+}
+
+TEST(content_type_patterns) {
+  static const char *const p[] = {"application/json", "text/*", "application/*+json"};
+  ASSERT(tbl_content_type_allowed("application/json; charset=utf-8", 31, p, 3));
+  ASSERT(tbl_content_type_allowed("TEXT/HTML", 9, p, 3));
+  ASSERT(tbl_content_type_allowed("application/problem+json", 24, p, 3));
+  ASSERT(!tbl_content_type_allowed("application/octet-stream", 24, p, 3));
+  ASSERT(!tbl_content_type_allowed(NULL, 0, p, 3));
+  ASSERT(tbl_content_type_allowed(NULL, 0, p, 0));
+}
+
+TEST(utf8_validation) {
+  ASSERT_EQ(tbl_utf8_valid_prefix("abc", 3), 3);
+  ASSERT_EQ(tbl_utf8_valid_prefix("a\xc3", 2), 1);           /* cut sequence */
+  ASSERT_EQ(tbl_utf8_valid_prefix("\xc0\x80", 2), 0);        /* overlong */
+  ASSERT_EQ(tbl_utf8_valid_prefix("\xed\xa0\x80", 3), 0);    /* surrogate */
+  ASSERT_EQ(tbl_utf8_valid_prefix("\xf0\x9f\x98\x80", 4), 4); /* emoji */
+}
