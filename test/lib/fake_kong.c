@@ -382,3 +382,90 @@ int64_t fk_start_instance(fk_client_t *k, const char *name, const char *config_j
   fk_reply_free(&r);
   return v;
 }
+
+/* ---- collector --------------------------------------------------------- */
+
+#ifndef KPS_COLLECTOR_BIN
+#error "KPS_COLLECTOR_BIN must name the collector binary"
+#endif
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "r");
+  size_t cap = 1 << 16, n = 0, r;
+  char *buf = malloc(cap);
+  buf[0] = '\0';
+  if (f == NULL) {
+    if (len) *len = 0;
+    return buf;
+  }
+  while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += r;
+    if (cap - n < 2) buf = realloc(buf, cap *= 2);
+  }
+  fclose(f);
+  buf[n] = '\0';
+  if (len) *len = n;
+  return buf;
+}
+
+void fk_collector_start(fk_collector_t *c, int port, const char *const *args) {
+  const char *argv[40];
+  char listen[64], portfile[300];
+  int n = 0;
+  if (c->dir[0] == '\0') {
+    snprintf(c->dir, sizeof(c->dir), "/tmp/kps-collector-XXXXXX");
+    if (mkdtemp(c->dir) == NULL) FAIL("mkdtemp: %s", strerror(errno));
+  }
+  snprintf(c->out, sizeof(c->out), "%s/lines.jsonl", c->dir);
+  snprintf(portfile, sizeof(portfile), "%s/port", c->dir);
+  unlink(portfile);
+  snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+  argv[n++] = KPS_COLLECTOR_BIN;
+  argv[n++] = "--listen";
+  argv[n++] = listen;
+  argv[n++] = "--port-file";
+  argv[n++] = portfile;
+  argv[n++] = "--out";
+  argv[n++] = c->out;
+  argv[n++] = "--quiet";
+  for (int i = 0; args && args[i] && n < 38; i++) argv[n++] = args[i];
+  argv[n] = NULL;
+  c->pid = fork();
+  if (c->pid == 0) {
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  int64_t deadline = now_ms() + 10000;
+  while (now_ms() < deadline) {
+    size_t len;
+    char *p = read_file(portfile, &len);
+    c->port = len ? atoi(p) : 0;
+    free(p);
+    if (c->port > 0) return;
+    usleep(5000);
+  }
+  FAIL("collector did not start");
+}
+
+void fk_collector_stop(fk_collector_t *c) {
+  int st;
+  if (c->pid <= 0) return;
+  kill(c->pid, SIGTERM);
+  waitpid(c->pid, &st, 0);
+  c->pid = 0;
+}
+
+char *fk_collector_read(const fk_collector_t *c) { return read_file(c->out, NULL); }
+
+int fk_collector_wait_lines(const fk_collector_t *c, int n, int timeout_ms) {
+  int64_t deadline = now_ms() + timeout_ms;
+  int lines = 0;
+  for (;;) {
+    char *p = read_file(c->out, NULL);
+    lines = 0;
+    for (char *q = p; *q; q++) lines += *q == '\n';
+    free(p);
+    if (lines >= n || now_ms() >= deadline) return lines;
+    usleep(5000);
+  }
+}

@@ -113,3 +113,21 @@ int64_t fk_int(const msgpack_object *o);
 int64_t fk_start_instance(fk_client_t *k, const char *name, const char *config_json);
 
 #endif
+
+/* ---- the collector process (test/tools/collector.c) --------------------- */
+
+typedef struct fk_collector_s {
+  pid_t pid;
+  int port;
+  char dir[256];
+  char out[300];
+} fk_collector_t;
+
+/* Starts kps-collector on 127.0.0.1 (port 0 = any free port) with extra
+ * args (NULL-ended), writing lines to <dir>/lines.jsonl. */
+void fk_collector_start(fk_collector_t *c, int port, const char *const *args);
+void fk_collector_stop(fk_collector_t *c);
+/* Waits until at least n lines arrived (deadline ms); returns the count. */
+int fk_collector_wait_lines(const fk_collector_t *c, int n, int timeout_ms);
+/* All received lines, malloc'd (NUL-terminated). */
+char *fk_collector_read(const fk_collector_t *c);
