@@ -13,6 +13,7 @@
  *   sink/        queue and TCP/TLS connection to the collector
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -102,6 +103,13 @@ int main(int argc, char **argv) {
     case KPS_ACTION_DUMP_ALL: return dump(&opts);
     case KPS_ACTION_STATUS: return kps__status_cli(opts.socket);
     case KPS_ACTION_SERVE: break;
+  }
+
+  /* Thousands of pooled Kong connections need as many descriptors. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
   }
 
   uv_loop_t *loop = uv_default_loop();

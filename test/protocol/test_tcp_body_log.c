@@ -27,7 +27,7 @@ static void down(void) {
 }
 
 static int64_t start(const char *extra_config) {
-  char cfg[2048];
+  char cfg[4096];
   snprintf(cfg, sizeof(cfg),
            "{\"host\":\"127.0.0.1\",\"port\":%d,\"__seq__\":1,\"__plugin_id\":\"p1\"%s%s}", col.port,
            extra_config ? "," : "", extra_config ? extra_config : "");
@@ -387,4 +387,123 @@ TEST(tcp_bad_tls_config_refused) {
   fk_reply_free(&r);
   msgpack_sbuffer_destroy(&p);
   down();
+}
+
+/* TLS material from test/sink/gen-certs.sh, made fresh for this run. */
+static void gen_certs(char *dir, size_t n) {
+  char cmd[600];
+  snprintf(dir, n, "/tmp/kps-tls-XXXXXX");
+  ASSERT(mkdtemp(dir) != NULL);
+  snprintf(cmd, sizeof(cmd), "sh %s/test/sink/gen-certs.sh %s/certs >/dev/null 2>&1", KPS_SOURCE_DIR, dir);
+  ASSERT_EQ(system(cmd), 0);
+}
+
+static int64_t sink_counter(const char *name) {
+  msgpack_sbuffer p;
+  fk_reply_t r;
+  msgpack_sbuffer_init(&p);
+  fk_param_int(&p, 0);
+  fk_call(&k, "plugin.GetStatus", &p, &r);
+  const msgpack_object *sinks =
+      fk_map_get(fk_map_get(fk_map_get(r.result, "Plugins"), "tcp-body-log"), "sinks");
+  int64_t v = (sinks && sinks->type == MSGPACK_OBJECT_MAP && sinks->via.map.size)
+                  ? fk_int(fk_map_get(&sinks->via.map.ptr[0].val, name))
+                  : -1;
+  fk_reply_free(&r);
+  msgpack_sbuffer_destroy(&p);
+  return v;
+}
+
+/* Done when: the same exchange over TLS, verified, with a client certificate
+ * (mTLS) that the collector checks. */
+TEST(tls_exchange_one_line_mtls) {
+  char dir[64], a1[200], a2[200], a3[200], a4[200], cfg[2048];
+  gen_certs(dir, sizeof(dir));
+  snprintf(a1, sizeof(a1), "%s/certs/server.pem", dir);
+  snprintf(a2, sizeof(a2), "%s/certs/server.key", dir);
+  snprintf(a3, sizeof(a3), "%s/certs/ca.pem", dir);
+  snprintf(a4, sizeof(a4), "%s/client-cn", dir);
+  const char *const args[] = {"--tls-cert", a1, "--tls-key", a2, "--tls-client-ca", a3,
+                              "--client-cn-file", a4, NULL};
+  up(args);
+  snprintf(cfg, sizeof(cfg),
+           "\"tls\":true,\"tls_sni\":\"localhost\",\"tls_ca_file\":\"%s/certs/ca.pem\","
+           "\"tls_client_cert\":\"%s/certs/client.pem\",\"tls_client_key\":\"%s/certs/client.key\"",
+           dir, dir, dir);
+  int64_t inst = start(cfg);
+  char ser[4096];
+  char *key = response_phase(inst, "tls-req", 7, "tls-resp", 8);
+  serialize_json(ser, sizeof(ser), key, "text/plain", NULL);
+  log_phase(inst, ser);
+  cJSON *j = one_record();
+  ASSERT_STREQ(get(j, "request", "body")->valuestring, "tls-req");
+  ASSERT_STREQ(get(j, "response", "body")->valuestring, "tls-resp");
+  ASSERT_STREQ(get(j, "request", "url")->valuestring, "http://127.0.0.1:8000/echo");
+  cJSON_Delete(j);
+  free(key);
+  FILE *f = fopen(a4, "r");
+  char cn[128] = "";
+  ASSERT(f != NULL && fgets(cn, sizeof(cn), f) != NULL);
+  fclose(f);
+  ASSERT_CONTAINS(cn, "kps-test-client");
+  ASSERT_EQ(sink_counter("tls_failures"), 0);
+  down();
+}
+
+/* A collector whose certificate is not from the configured CA: refused,
+ * counted, nothing delivered, nothing crashes. */
+TEST(tls_wrong_ca_refused_and_counted) {
+  char dir[64], a1[200], a2[200], cfg[1024];
+  gen_certs(dir, sizeof(dir));
+  snprintf(a1, sizeof(a1), "%s/certs/server.pem", dir);
+  snprintf(a2, sizeof(a2), "%s/certs/server.key", dir);
+  const char *const args[] = {"--tls-cert", a1, "--tls-key", a2, NULL};
+  up(args);
+  snprintf(cfg, sizeof(cfg), "\"tls\":true,\"tls_sni\":\"localhost\",\"tls_ca_file\":\"%s/certs/wrongca.pem\"",
+           dir);
+  int64_t inst = start(cfg);
+  char ser[4096];
+  char *key = response_phase(inst, "a", 1, "b", 1);
+  serialize_json(ser, sizeof(ser), key, "text/plain", NULL);
+  log_phase(inst, ser);
+  free(key);
+  int64_t failures = 0;
+  for (int i = 0; i < 500 && failures == 0; i++) {
+    usleep(10000);
+    failures = sink_counter("tls_failures");
+  }
+  ASSERT(failures >= 1);
+  ASSERT_EQ(sink_counter("records_sent"), 0);
+  ASSERT_EQ(fk_collector_wait_lines(&col, 1, 200), 0);
+  down();
+}
+
+/* SIGTERM with records queued (the collector was down): the flush delivers
+ * them before exit, within the deadline. */
+TEST(sigterm_flushes_queued_records) {
+  memset(&col, 0, sizeof(col));
+  fk_collector_start(&col, 0, NULL);
+  int port = col.port;
+  fk_collector_stop(&col);
+  fk_server_start(&srv, "tcp-body-log", NULL);
+  fk_client_init(&k, srv.socket);
+  char cfg[256];
+  snprintf(cfg, sizeof(cfg), "{\"host\":\"127.0.0.1\",\"port\":%d}", port);
+  int64_t inst = fk_start_instance(&k, "tcp-body-log", cfg);
+  for (int i = 0; i < 200; i++) {
+    char ser[4096];
+    char *key = response_phase(inst, "q", 1, "r", 1);
+    serialize_json(ser, sizeof(ser), key, "text/plain", NULL);
+    log_phase(inst, ser);
+    free(key);
+  }
+  ASSERT_EQ(sink_counter("queue_depth"), 200);
+  fk_collector_start(&col, port, NULL);
+  fk_client_close(&k);
+  ASSERT_EQ(fk_server_stop(&srv), 0); /* SIGTERM while all 200 are queued */
+  ASSERT_EQ(fk_collector_wait_lines(&col, 200, 2000), 200);
+  char *log = fk_server_log(&srv);
+  ASSERT(strstr(log, "handles still open") == NULL);
+  free(log);
+  fk_collector_stop(&col);
 }
