@@ -1,0 +1,352 @@
+/* sink_tls.c: the TLS transport.  OpenSSL works on a pair of memory BIOs;
+ * libuv moves the ciphertext, so the handshake, writes and reads never block
+ * and sink.c can account acknowledged bytes on the wire as for plain TCP:
+ * a record's wire end is the ciphertext offset after the TLS record holding
+ * its last byte. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "sink_transport.h"
+
+/* Plaintext staged per SSL_write: small records share one TLS record, which
+ * keeps the per-record overhead (22+ bytes) off short log lines. */
+#define KPS__SINK_TLS_STAGE 16384
+
+typedef struct kps__sink_tls_ctx_s {
+  SSL_CTX *ctx;
+  char *sni;         /* SNI to send, or NULL */
+  char *verify_name; /* name or IP the certificate must match */
+  int verify;
+} kps__sink_tls_ctx_t;
+
+typedef struct kps__sink_tls_conn_s {
+  SSL *ssl; /* owns both BIOs */
+  BIO *rbio, *wbio;
+  int ready;
+  char stage[KPS__SINK_TLS_STAGE];
+} kps__sink_tls_conn_t;
+
+/* Short text of the newest OpenSSL error; clears the error queue. */
+static void kps__sink_tls_reason(char *buf, size_t cap) {
+  unsigned long e = ERR_peek_last_error();
+  const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+  if (r)
+    snprintf(buf, cap, "%s", r);
+  else if (e)
+    ERR_error_string_n(e, buf, cap);
+  else
+    snprintf(buf, cap, "unknown error");
+  ERR_clear_error();
+}
+
+static int kps__sink_tls_readable(const char *field, const char *path, char **err) {
+  FILE *f = fopen(path, "r");
+
+  if (!f) {
+    kps__sink_errf(err, "%s: cannot read %s: %s", field, path, strerror(errno));
+    return -1;
+  }
+  fclose(f);
+  return 0;
+}
+
+/* Never prompt on a terminal for a key passphrase: encrypted keys just fail. */
+static int kps__sink_tls_no_passphrase(char *buf, int size, int rwflag, void *ud) { return 0; }
+
+static int kps__sink_tls_is_ip(const char *name) {
+  unsigned char addr[16];
+
+  return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+}
+
+static void kps__sink_tls_ctx_free(void *tctx) {
+  kps__sink_tls_ctx_t *x = tctx;
+
+  if (!x) return;
+  SSL_CTX_free(x->ctx);
+  free(x->sni);
+  free(x->verify_name);
+  free(x);
+}
+
+/* Loads CA, client certificate and key now so a bad file fails acquire. */
+static int kps__sink_tls_ctx_new(const kps_sink_config_t *cfg, void **tctx, char **err) {
+  kps__sink_tls_ctx_t *x = calloc(1, sizeof(*x));
+  const char *sni = (cfg->tls_sni && *cfg->tls_sni) ? cfg->tls_sni : NULL;
+  const char *ca = (cfg->tls_ca_file && *cfg->tls_ca_file) ? cfg->tls_ca_file : NULL;
+  const char *cert = (cfg->tls_client_cert && *cfg->tls_client_cert) ? cfg->tls_client_cert : NULL;
+  const char *key = (cfg->tls_client_key && *cfg->tls_client_key) ? cfg->tls_client_key : NULL;
+  char reason[256];
+
+  *tctx = NULL;
+  if (!x) goto oom;
+  ERR_clear_error();
+  x->verify = cfg->tls_verify != 0;
+  x->sni = sni ? strdup(sni) : NULL;
+  x->verify_name = strdup(sni ? sni : cfg->host);
+  x->ctx = SSL_CTX_new(TLS_client_method());
+  if ((sni && !x->sni) || !x->verify_name || !x->ctx) goto oom;
+  SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
+  SSL_CTX_set_default_passwd_cb(x->ctx, kps__sink_tls_no_passphrase);
+  if (ca) {
+    if (kps__sink_tls_readable("tls_ca_file", ca, err) != 0) goto fail;
+    if (SSL_CTX_load_verify_locations(x->ctx, ca, NULL) != 1) {
+      kps__sink_tls_reason(reason, sizeof(reason));
+      kps__sink_errf(err, "tls_ca_file: cannot load %s: %s", ca, reason);
+      goto fail;
+    }
+  } else if (x->verify && SSL_CTX_set_default_verify_paths(x->ctx) != 1) {
+    kps__sink_tls_reason(reason, sizeof(reason));
+    KPS_WARN("sink: cannot load the system CA store: %s", reason);
+  }
+  if (cert || key) {
+    if (!cert || !key) {
+      kps__sink_errf(err, "%s: required together with %s", cert ? "tls_client_key" : "tls_client_cert",
+                     cert ? "tls_client_cert" : "tls_client_key");
+      goto fail;
+    }
+    if (kps__sink_tls_readable("tls_client_cert", cert, err) != 0) goto fail;
+    if (SSL_CTX_use_certificate_chain_file(x->ctx, cert) != 1) {
+      kps__sink_tls_reason(reason, sizeof(reason));
+      kps__sink_errf(err, "tls_client_cert: cannot load %s: %s", cert, reason);
+      goto fail;
+    }
+    if (kps__sink_tls_readable("tls_client_key", key, err) != 0) goto fail;
+    if (SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM) != 1) {
+      kps__sink_tls_reason(reason, sizeof(reason));
+      kps__sink_errf(err, "tls_client_key: cannot load %s: %s", key, reason);
+      goto fail;
+    }
+    if (SSL_CTX_check_private_key(x->ctx) != 1) {
+      ERR_clear_error();
+      kps__sink_errf(err, "tls_client_key: %s does not match tls_client_cert %s", key, cert);
+      goto fail;
+    }
+  }
+  SSL_CTX_set_verify(x->ctx, x->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  *tctx = x;
+  return 0;
+
+oom:
+  kps__sink_errf(err, "tls: out of memory");
+fail:
+  ERR_clear_error();
+  kps__sink_tls_ctx_free(x);
+  return -1;
+}
+
+/* Moves whatever OpenSSL produced to the socket. */
+static int kps__sink_tls_flush(kps__sink_conn_t *c) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  size_t n = BIO_ctrl_pending(t->wbio);
+  char *buf;
+
+  if (n == 0) return 0;
+  buf = malloc(n);
+  if (!buf) return -1;
+  if (BIO_read(t->wbio, buf, (int)n) != (int)n) {
+    free(buf);
+    return -1;
+  }
+  return kps__sink_conn_send_raw(c, buf, n) == 0 ? 0 : -1;
+}
+
+static void kps__sink_tls_log_failure(kps__sink_conn_t *c, const char *what, int ssl_err) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  long vr = SSL_get_verify_result(t->ssl);
+  char reason[256];
+
+  if (vr != X509_V_OK) {
+    ERR_clear_error();
+    KPS_WARN("sink %s: TLS %s failed: certificate verification: %s", c->name, what,
+             X509_verify_cert_error_string(vr));
+  } else if (ERR_peek_last_error()) {
+    kps__sink_tls_reason(reason, sizeof(reason));
+    KPS_WARN("sink %s: TLS %s failed: %s", c->name, what, reason);
+  } else {
+    KPS_WARN("sink %s: TLS %s failed (ssl error %d)", c->name, what, ssl_err);
+  }
+}
+
+static int kps__sink_tls_handshake(kps__sink_conn_t *c) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  int r, e;
+
+  ERR_clear_error();
+  r = SSL_do_handshake(t->ssl);
+  if (r == 1) {
+    t->ready = 1;
+    KPS_DEBUG("sink %s: %s %s", c->name, SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
+    return kps__sink_tls_flush(c) == 0 ? KPS__SINK_T_READY : KPS__SINK_T_ERR;
+  }
+  e = SSL_get_error(t->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+    return kps__sink_tls_flush(c) == 0 ? KPS__SINK_T_OK : KPS__SINK_T_ERR;
+  kps__sink_tls_log_failure(c, "handshake", e);
+  (void)kps__sink_tls_flush(c); /* the alert, best effort */
+  return KPS__SINK_T_TLSERR;
+}
+
+static int kps__sink_tls_conn_start(kps__sink_conn_t *c) {
+  kps__sink_tls_ctx_t *x = c->tctx;
+  kps__sink_tls_conn_t *t = calloc(1, sizeof(*t));
+  int ok;
+
+  if (!t) return KPS__SINK_T_ERR;
+  c->tstate = t;
+  ERR_clear_error();
+  t->ssl = SSL_new(x->ctx);
+  if (!t->ssl) return KPS__SINK_T_ERR;
+  t->rbio = BIO_new(BIO_s_mem());
+  t->wbio = BIO_new(BIO_s_mem());
+  if (!t->rbio || !t->wbio) {
+    BIO_free(t->rbio);
+    BIO_free(t->wbio);
+    t->rbio = t->wbio = NULL;
+    return KPS__SINK_T_ERR;
+  }
+  SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  SSL_set_connect_state(t->ssl);
+  ok = 1;
+  if (x->sni) ok = SSL_set_tlsext_host_name(t->ssl, x->sni) == 1;
+  if (ok && x->verify) {
+    if (kps__sink_tls_is_ip(x->verify_name))
+      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), x->verify_name) == 1;
+    else
+      ok = SSL_set1_host(t->ssl, x->verify_name) == 1;
+  }
+  if (!ok) {
+    kps__sink_tls_log_failure(c, "setup", 0);
+    return KPS__SINK_T_TLSERR;
+  }
+  return kps__sink_tls_handshake(c);
+}
+
+/* Feeds ciphertext from the collector; after the handshake only session
+ * tickets, alerts or close_notify are expected, application data is dropped. */
+static int kps__sink_tls_conn_input(kps__sink_conn_t *c, const char *data, size_t len) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  int became_ready = 0, r, e;
+
+  if (BIO_write(t->rbio, data, (int)len) != (int)len) return KPS__SINK_T_ERR;
+  if (!t->ready) {
+    r = kps__sink_tls_handshake(c);
+    if (r != KPS__SINK_T_READY) return r;
+    became_ready = 1;
+  }
+  for (;;) {
+    ERR_clear_error();
+    r = SSL_read(t->ssl, t->stage, (int)sizeof(t->stage));
+    if (r > 0) continue;
+    e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) break;
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      (void)kps__sink_tls_flush(c);
+      return KPS__SINK_T_EOF;
+    }
+    kps__sink_tls_log_failure(c, "read", e);
+    (void)kps__sink_tls_flush(c);
+    return e == SSL_ERROR_SSL ? KPS__SINK_T_TLSERR : KPS__SINK_T_ERR;
+  }
+  if (kps__sink_tls_flush(c) != 0) return KPS__SINK_T_ERR;
+  return became_ready ? KPS__SINK_T_READY : KPS__SINK_T_OK;
+}
+
+static int kps__sink_tls_seal(kps__sink_conn_t *c, size_t fill) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  int r;
+
+  ERR_clear_error();
+  r = SSL_write(t->ssl, t->stage, (int)fill);
+  if (r != (int)fill) {
+    kps__sink_tls_log_failure(c, "write", SSL_get_error(t->ssl, r));
+    return -1;
+  }
+  return 0;
+}
+
+/* Encrypts the batch into one buffer.  Records are staged into full TLS
+ * records; every record whose last byte lands in a TLS record gets that
+ * TLS record's end offset, so it counts as delivered only once the whole
+ * TLS record (and so its MAC) was acknowledged. */
+static int kps__sink_tls_conn_encode(kps__sink_conn_t *c, kps__sink_batch_t *b) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  size_t fill = 0, end, off, n;
+  unsigned i, j, pend = 0, last;
+  char *buf;
+
+  for (i = 0; i < b->nrec; i++) {
+    kps__sink_rec_t *r = b->recs[i];
+    off = 0;
+    do {
+      n = KPS__SINK_TLS_STAGE - fill;
+      if (n > r->len - off) n = r->len - off;
+      if (n > 0) memcpy(t->stage + fill, r->data + off, n);
+      fill += n;
+      off += n;
+      if (fill == KPS__SINK_TLS_STAGE) {
+        if (kps__sink_tls_seal(c, fill) != 0) return -1;
+        fill = 0;
+        end = BIO_ctrl_pending(t->wbio);
+        last = off == r->len ? i + 1 : i;
+        for (j = pend; j < last; j++) b->rec_end[j] = end;
+        pend = last;
+      }
+    } while (off < r->len);
+  }
+  if (fill > 0 && kps__sink_tls_seal(c, fill) != 0) return -1;
+  end = BIO_ctrl_pending(t->wbio);
+  for (j = pend; j < b->nrec; j++) b->rec_end[j] = end;
+  buf = malloc(end ? end : 1);
+  if (!buf) return -1;
+  if (end > 0 && BIO_read(t->wbio, buf, (int)end) != (int)end) {
+    free(buf);
+    return -1;
+  }
+  b->owned = buf;
+  b->bufs[0].base = buf;
+  b->bufs[0].len = end;
+  b->nbufs = 1;
+  b->wire_len = end;
+  return 0;
+}
+
+static size_t kps__sink_tls_conn_goodbye(kps__sink_conn_t *c, char *buf, size_t cap) {
+  kps__sink_tls_conn_t *t = c->tstate;
+  int n;
+
+  if (!t || !t->ready) return 0;
+  ERR_clear_error();
+  (void)SSL_shutdown(t->ssl); /* queues close_notify */
+  n = BIO_read(t->wbio, buf, (int)cap);
+  ERR_clear_error();
+  return n > 0 ? (size_t)n : 0;
+}
+
+static void kps__sink_tls_conn_free(kps__sink_conn_t *c) {
+  kps__sink_tls_conn_t *t = c->tstate;
+
+  if (t) SSL_free(t->ssl);
+  free(t);
+  c->tstate = NULL;
+}
+
+const kps__sink_transport_t kps__sink_tls = {
+    "tls://",
+    kps__sink_tls_ctx_new,
+    kps__sink_tls_ctx_free,
+    kps__sink_tls_conn_start,
+    kps__sink_tls_conn_input,
+    kps__sink_tls_conn_encode,
+    kps__sink_tls_conn_goodbye,
+    kps__sink_tls_conn_free,
+};

@@ -1,0 +1,211 @@
+-- kong.log.serialize() and kong.log.set_serialize_value(), http subsystem,
+-- with the Kong 3.7+ shape (kong/pdk/log.lua):
+--   request{id,uri,url,querystring,method,headers,size,tls?}, upstream_uri,
+--   upstream_status, response{status,headers,size},
+--   latencies{kong,proxy,request,receive}, tries, authenticated_entity?,
+--   route, service, consumer?, client_ip, started_at, source, workspace,
+--   workspace_name, and whatever set_serialize_value added.
+
+local phases = require "gateway.pdk.phases"
+
+local ngx = ngx
+local check_phase = phases.check
+local PHASES = phases.phases
+local byte, find, sub, gsub = string.byte, string.find, string.sub, string.gsub
+
+local _M = {}
+
+local phases_with_ctx = phases.new(PHASES.rewrite, PHASES.access, PHASES.header_filter,
+                                   PHASES.response, PHASES.body_filter, PHASES.log)
+
+-- service -> "upstream", error/exit -> "kong" (constants.RESPONSE_SOURCE.NAMES)
+local SOURCE_NAMES = { error = "kong", exit = "kong", service = "upstream" }
+
+function _M.set_serialize_value(key, value, options)
+  check_phase(phases_with_ctx)
+  if type(key) ~= "string" then
+    error("key must be a string", 2)
+  end
+  local mode = options and options.mode or "set"
+  if mode ~= "set" and mode ~= "add" and mode ~= "replace" then
+    error("mode must be 'set', 'add' or 'replace'", 2)
+  end
+  local ctx = ngx.ctx
+  local list = ctx.serialize_values
+  if not list then
+    list = {}
+    ctx.serialize_values = list
+  end
+  list[#list + 1] = { key = key, value = value, mode = mode }
+end
+
+local function is_valid_value(v, visited)
+  local t = type(v)
+  if v == nil or v == ngx.null or t == "number" or t == "string" or t == "boolean" then
+    return true
+  end
+  if t ~= "table" then
+    return false
+  end
+  visited = visited or {}
+  if visited[v] then
+    return false
+  end
+  visited[v] = true
+  for k, x in pairs(v) do
+    local tk = type(k)
+    if (tk ~= "string" and tk ~= "number" and tk ~= "boolean") or not is_valid_value(x, visited) then
+      return false
+    end
+  end
+  return true
+end
+
+-- "a.b.c" creates sub-tables; "\." is a literal dot
+local function edit_result(root, values)
+  for _, item in ipairs(values) do
+    if not is_valid_value(item.value) then
+      error("value must be nil, a number, string, boolean or a non-self-referencial table " ..
+            "containing numbers, string and booleans", 3)
+    end
+    local key, mode = item.key, item.mode
+    local set_or_add = mode == "set" or mode == "add"
+    local node, start = root, 1
+    for i = 2, #key do
+      if byte(key, i) == 46 and byte(key, i - 1) ~= 92 then
+        local subkey = gsub(sub(key, start, i - 1), "\\%.", ".")
+        start = i + 1
+        if node[subkey] == nil then
+          if set_or_add then
+            node[subkey] = {}
+          else
+            node = nil
+            break
+          end
+        elseif type(node[subkey]) ~= "table" then
+          error("The key '" .. key .. "' could not be used as a serialize value. " ..
+                "Subkey '" .. subkey .. "' is not a table. It's " .. tostring(node[subkey]))
+        end
+        node = node[subkey]
+      end
+    end
+    if type(node) == "table" then
+      local last = gsub(sub(key, start), "\\%.", ".")
+      local existing = node[last]
+      if mode == "set" or (mode == "add" and existing == nil)
+         or (mode == "replace" and existing ~= nil) then
+        node[last] = item.value
+      end
+    end
+  end
+  return root
+end
+
+local function deep_copy(v, seen)
+  if type(v) ~= "table" then
+    return v
+  end
+  seen = seen or {}
+  if seen[v] then
+    return seen[v]
+  end
+  local t = {}
+  seen[v] = t
+  for k, x in pairs(v) do
+    t[deep_copy(k, seen)] = deep_copy(x, seen)
+  end
+  return setmetatable(t, getmetatable(v))
+end
+
+local function to_decimal(s)
+  return tonumber(s, 10) or s
+end
+
+local function authenticated_entity(ctx)
+  local cred = ctx.authenticated_credential
+  if cred ~= nil then
+    local consumer_id = cred.consumer_id
+    if not consumer_id and ctx.authenticate_consumer then
+      consumer_id = ctx.authenticate_consumer.id
+    end
+    return { id = cred.id, consumer_id = consumer_id }
+  end
+end
+
+function _M.serialize(options)
+  check_phase(PHASES.log)
+
+  local ctx = ngx.ctx
+  local var = ngx.var
+  local okong = kong
+
+  local request_uri = ctx.request_uri or var.request_uri or ""
+  local upstream_uri = var.upstream_uri or ""
+  if upstream_uri ~= "" and not find(upstream_uri, "?", nil, true) then
+    if byte(request_uri, -1) == 63 then
+      upstream_uri = upstream_uri .. "?"
+    elseif var.is_args == "?" then
+      upstream_uri = upstream_uri .. "?" .. (var.args or "")
+    end
+  end
+
+  local request_headers = okong.request.get_headers()
+  local response_headers = ngx.resp.get_headers()
+  if request_headers["authorization"] ~= nil then
+    request_headers["authorization"] = "REDACTED"
+  end
+  if request_headers["proxy-authorization"] ~= nil then
+    request_headers["proxy-authorization"] = "REDACTED"
+  end
+
+  local host_port = ctx.host_port or tonumber(var.server_port, 10)
+  local url
+  if host_port then
+    url = var.scheme .. "://" .. var.host .. ":" .. host_port .. request_uri
+  else
+    url = var.scheme .. "://" .. var.host .. request_uri
+  end
+
+  local root = {
+    request = {
+      id = var.request_id or "",
+      uri = request_uri,
+      url = url,
+      querystring = okong.request.get_query(),
+      method = okong.request.get_method(),
+      headers = request_headers,
+      size = to_decimal(var.request_length),
+      tls = nil,                      -- the gateway listens without TLS
+    },
+    upstream_uri = upstream_uri,
+    upstream_status = var.upstream_status or ctx.buffered_status or "",
+    response = {
+      status = ngx.status,
+      headers = response_headers,
+      size = to_decimal(var.bytes_sent),
+    },
+    latencies = {
+      kong = ctx.KONG_PROXY_LATENCY or ctx.KONG_RESPONSE_LATENCY or 0,
+      proxy = ctx.KONG_WAITING_TIME or -1,
+      request = tonumber(var.request_time) * 1000,
+      receive = ctx.KONG_RECEIVE_TIME or 0,
+    },
+    tries = ctx.balancer_data and ctx.balancer_data.tries,
+    authenticated_entity = authenticated_entity(ctx),
+    route = deep_copy(ctx.route),
+    service = deep_copy(ctx.service),
+    consumer = deep_copy(ctx.authenticated_consumer),
+    client_ip = var.remote_addr,
+    started_at = okong.request.get_start_time(),
+    source = SOURCE_NAMES[okong.response.get_source(ctx)],
+    workspace = ctx.workspace,
+    workspace_name = "default",
+  }
+
+  if ctx.serialize_values then
+    root = edit_result(root, ctx.serialize_values)
+  end
+  return root
+end
+
+return _M
