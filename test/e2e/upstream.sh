@@ -5,7 +5,7 @@
 #   upstream.sh stop <workdir>
 #
 # Endpoints (every response carries "X-Upstream: upstream"):
-#   /echo       request body back, same Content-Type (application/octet-stream
+#   /echo, /echo/*  request body back, same Content-Type (application/octet-stream
 #               when none), any method
 #   /json       {"ok":true,"path":...,"method":...,"args":{...}}
 #   /multi      text "multi\n" with a repeated response header X-Up-Multi: one, two
@@ -59,7 +59,7 @@ http {
     listen 127.0.0.1:$port reuseport;
     add_header X-Upstream upstream always;
 
-    location = /echo {
+    location /echo {
       content_by_lua_block {
         ngx.req.read_body()
         local body = ngx.req.get_body_data()

@@ -198,3 +198,37 @@ js_wait_ready() {
 
 # the pid of the plugin server the gateway started for pluginserver <name>
 server_pid() { cat "$GW/pluginservers/$1.pid"; }
+
+# ---- kong-c-pluginserver under the gateway -----------------------------
+# KPS_SERVER and KPS_COLLECTOR name the build's binaries (set by ctest).
+
+# kong.conf.example's entries point at /usr/local/bin; point them at the
+# build the way Kong reads KONG_* overrides.  $1: the gateway workdir.
+kps_env() {
+  [ -x "${KPS_SERVER:-}" ] || fail "KPS_SERVER is not set to the server binary"
+  export KONG_PLUGINSERVER_TCP_BODY_LOG_START_CMD="$KPS_SERVER --plugin tcp-body-log -kong-prefix $1"
+  export KONG_PLUGINSERVER_TCP_BODY_LOG_QUERY_CMD="$KPS_SERVER --plugin tcp-body-log -dump"
+  export KONG_PLUGINSERVER_C_HELLO_START_CMD="$KPS_SERVER --plugin c-hello -kong-prefix $1"
+  export KONG_PLUGINSERVER_C_HELLO_QUERY_CMD="$KPS_SERVER --plugin c-hello -dump"
+}
+
+# Kong 3.0-3.8 default the socket to /usr/local/kong/<name>.socket: spell it
+# out, as kong.conf.example tells users of those versions to.
+kps_env_sockets() { # workdir
+  export KONG_PLUGINSERVER_TCP_BODY_LOG_SOCKET="$1/tcp-body-log.socket"
+  export KONG_PLUGINSERVER_C_HELLO_SOCKET="$1/c-hello.socket"
+}
+
+kps_start_collector() { # port file [collector args...]
+  [ -x "${KPS_COLLECTOR:-}" ] || fail "KPS_COLLECTOR is not set to the collector binary"
+  _port=$1; _file=$2; shift 2
+  "$KPS_COLLECTOR" --listen "127.0.0.1:$_port" --out "$_file" --quiet "$@" </dev/null >/dev/null 2>&1 &
+  _PIDS="$_PIDS $!"
+  KPS_COLLECTOR_PID=$!
+  wait_until 5 "collector on port $_port" sh -c "ss -ltn | grep -q '127.0.0.1:$_port '"
+}
+
+# The one record whose request.uri is $2, from collector file $1.
+record_for() { # file uri
+  jq -c --arg u "$2" 'select(.request.uri == $u)' "$1"
+}
