@@ -265,23 +265,8 @@ static void set_reading(kps_conn_t *c, int on) {
   c->reading = on;
 }
 
-void kps__conn_accept(uv_stream_t *server) {
-  kps_conn_t *c = calloc(1, sizeof(*c));
-  if (c == NULL) {
-    KPS_ERROR("out of memory accepting a connection");
-    return;
-  }
-  uv_pipe_init(server->loop, &c->pipe, 0);
-  if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
-    uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
-    return;
-  }
-  if (nconns >= kps__limits.max_connections) {
-    kps__counters.connections_refused++;
-    KPS_WARN("refusing a connection: %zu open (max_connections)", nconns);
-    uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
-    return;
-  }
+/* Sets up an accepted pipe as a Kong connection and sends serverPid. */
+static void conn_start(kps_conn_t *c) {
   msgpack_zone_init(&c->zone, 8192);
   msgpack_sbuffer_init(&c->out);
   msgpack_sbuffer_init(&c->wr);
@@ -302,4 +287,37 @@ void kps__conn_accept(uv_stream_t *server) {
   msgpack_pack_int64(&c->pk, (int64_t)getpid());
   flush(c);
   set_reading(c, 1);
+}
+
+void kps__conn_accept(uv_stream_t *server) {
+  kps_conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    KPS_ERROR("out of memory accepting a connection");
+    return;
+  }
+  uv_pipe_init(server->loop, &c->pipe, 0);
+  if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+    uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
+    return;
+  }
+  if (nconns >= kps__limits.max_connections) {
+    kps__counters.connections_refused++;
+    KPS_WARN("refusing a connection: %zu open (max_connections)", nconns);
+    uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
+    return;
+  }
+  conn_start(c);
+}
+
+int kps__conn_adopt(uv_loop_t *loop, int fd) {
+  kps_conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) return -1;
+  uv_pipe_init(loop, &c->pipe, 0);
+  int rc = uv_pipe_open(&c->pipe, fd);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
+    return rc;
+  }
+  conn_start(c);
+  return 0;
 }

@@ -39,6 +39,9 @@ typedef struct kps_conn_s {
 
 /* Accepts a connection from the listening socket. */
 void kps__conn_accept(uv_stream_t *server);
+/* Serves an already-connected stream socket as a Kong connection (for
+ * fuzzers and in-process tests).  0 or a libuv error code. */
+int kps__conn_adopt(uv_loop_t *loop, int fd);
 
 /* Replies.  begin packs [1, msgid, nil, and returns the packer for the
  * result; end completes the reply, sends it and resumes reading. */
