@@ -122,6 +122,26 @@ struct kps_plugin_s {
   void (*shutdown)(void);
 };
 
+/* ---- loading a plugin from a shared object --------------------------------
+ * A plugin built as a shared object (loaded with -plugins-directory DIR)
+ * exports one function with this name, returning its descriptor:
+ *
+ *   KPS_PLUGIN_EXPORT(my_plugin)    // where: const kps_plugin_t my_plugin = {...};
+ *
+ * The server passes its KPS_API_VERSION and refuses a descriptor whose
+ * api_version differs, naming both versions. */
+#define KPS_PLUGIN_ENTRY kps_plugin_entry
+#define KPS_PLUGIN_ENTRY_NAME "kps_plugin_entry"
+typedef const kps_plugin_t *(*kps_plugin_entry_fn)(unsigned server_api_version);
+
+#define KPS_PLUGIN_EXPORT(descriptor)                                                     \
+  __attribute__((visibility("default"))) const kps_plugin_t *KPS_PLUGIN_ENTRY(           \
+      unsigned server_api_version);                                                      \
+  const kps_plugin_t *KPS_PLUGIN_ENTRY(unsigned server_api_version) {                    \
+    (void)server_api_version;                                                            \
+    return &(descriptor);                                                                \
+  }
+
 /* ---- instances and events ---------------------------------------------- */
 
 int64_t kps_instance_id(const kps_instance_t *inst);

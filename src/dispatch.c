@@ -11,6 +11,7 @@
 #include "instance.h"
 #include "json_mp.h"
 #include "log.h"
+#include "plugin_loader.h"
 #include "plugins.h"
 #include "rpc.h"
 #include "server.h"
@@ -222,8 +223,8 @@ static int m_instance_status(kps_conn_t *c, int64_t msgid, const msgpack_object 
   return 0;
 }
 
-/* The reference servers answer "ok"; plugins are loaded at startup from
- * -plugins-directory, so this only checks that the directory exists. */
+/* Loads the plugins (*.so) of a directory, like -plugins-directory, and
+ * answers "ok" as the reference servers do. */
 static int m_set_plugin_dir(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err) {
   const char *dir;
   size_t n;
@@ -234,14 +235,7 @@ static int m_set_plugin_dir(kps_conn_t *c, int64_t msgid, const msgpack_object *
   }
   memcpy(path, dir, n);
   path[n] = '\0';
-  uv_fs_t req;
-  int rc = uv_fs_stat(NULL, &req, path, NULL);
-  int isdir = rc == 0 && (req.statbuf.st_mode & S_IFMT) == S_IFDIR;
-  uv_fs_req_cleanup(&req);
-  if (!isdir) {
-    snprintf(err, ERRLEN, "plugin.SetPluginDir: %.200s is not a directory", path);
-    return -1;
-  }
+  if (kps__plugins_load_dir(path, 0, err, ERRLEN) < 0) return -1;
   msgpack_packer *pk = kps__conn_reply_begin(c, msgid);
   msgpack_pack_str_with_body(pk, "ok", 2);
   kps__conn_reply_end(c);

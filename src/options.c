@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "plugin_loader.h"
 #include "plugins.h"
 #include "server.h"
 
@@ -35,6 +36,7 @@ void kps__options_usage(const char *prog) {
       "  -kong-prefix, --kong-prefix DIR   Kong prefix (default %s)\n"
       "  --socket PATH               socket path (default <prefix>/<plugin>.socket)\n"
       "  --plugin NAME               plugin to serve (default: from the program name)\n"
+      "  -plugins-directory DIR      load plugins (*.so) from DIR (default %s)\n"
       "  --status                    print the running server's GetStatus as JSON\n"
       "  --log-level LEVEL           debug, info, notice, warn, error (default info)\n"
       "  --max-message-size BYTES    largest RPC message accepted (default %u)\n"
@@ -47,7 +49,7 @@ void kps__options_usage(const char *prog) {
       "  --help, --version\n"
       "\n"
       "Plugins:",
-      prog, KPS_DEFAULT_PREFIX, KPS_DEFAULT_MAX_MESSAGE_SIZE, KPS_DEFAULT_EVENT_TIMEOUT_MS,
+      prog, KPS_DEFAULT_PREFIX, KPS_DEFAULT_PLUGIN_DIR, KPS_DEFAULT_MAX_MESSAGE_SIZE, KPS_DEFAULT_EVENT_TIMEOUT_MS,
       KPS_DEFAULT_INSTANCE_IDLE_MS, KPS_DEFAULT_SHUTDOWN_TIMEOUT_MS, KPS_DEFAULT_MAX_EVENTS,
       KPS_DEFAULT_MAX_INSTANCES, KPS_DEFAULT_MAX_CONNECTIONS);
   for (size_t i = 0; i < kps__plugins_count(); i++) printf(" %s", kps__plugins_at(i)->name);
@@ -55,7 +57,7 @@ void kps__options_usage(const char *prog) {
 }
 
 /* Flags that take a value, and where it goes. */
-enum { V_PREFIX, V_SOCKET, V_PLUGIN, V_LOGLEVEL, V_MAXMSG, V_EVTIMEOUT, V_IDLE, V_SHUTDOWN,
+enum { V_PREFIX, V_SOCKET, V_PLUGIN, V_PLUGINDIR, V_LOGLEVEL, V_MAXMSG, V_EVTIMEOUT, V_IDLE, V_SHUTDOWN,
        V_MAXEVENTS, V_MAXINST, V_MAXCONN };
 
 static const struct {
@@ -64,6 +66,7 @@ static const struct {
 } valued[] = {
     {"kong-prefix", V_PREFIX},     {"socket", V_SOCKET},
     {"plugin", V_PLUGIN},          {"log-level", V_LOGLEVEL},
+    {"plugins-directory", V_PLUGINDIR},
     {"max-message-size", V_MAXMSG}, {"event-timeout", V_EVTIMEOUT},
     {"instance-idle-timeout", V_IDLE}, {"shutdown-timeout", V_SHUTDOWN},
     {"max-events", V_MAXEVENTS},   {"max-instances", V_MAXINST},
@@ -89,6 +92,7 @@ static int set_value(kps_options_t *o, const char *prog, int kind, const char *f
   switch (kind) {
     case V_PREFIX: o->prefix = v; return 0;
     case V_SOCKET: o->socket = v; return 0;
+    case V_PLUGINDIR: return 0; /* loaded before parsing, see load_plugins */
     case V_PLUGIN:
       o->plugin = kps__plugins_find(v, strlen(v));
       return o->plugin ? 0 : fail(prog, "unknown plugin '%s'", v);
@@ -128,11 +132,34 @@ static int set_value(kps_options_t *o, const char *prog, int kind, const char *f
   return 2;
 }
 
+/* Plugins from -plugins-directory (or the default directory, if it exists)
+ * are loaded before anything else, so --plugin NAME, the program name and
+ * -dump see them like built-ins. */
+static int load_plugins(kps_options_t *o, const char *prog, int argc, char **argv) {
+  char err[512];
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') continue;
+    const char *name = a + 1 + (a[1] == '-');
+    const char *dir = NULL;
+    if (strcmp(name, "plugins-directory") == 0 && i + 1 < argc) dir = argv[++i];
+    else if (strncmp(name, "plugins-directory=", 18) == 0) dir = name + 18;
+    if (dir == NULL) continue;
+    o->plugins_dir = dir;
+    if (kps__plugins_load_dir(dir, 0, err, sizeof(err)) < 0) return fail(prog, "%s", err);
+  }
+  if (o->plugins_dir == NULL && kps__plugins_load_dir(KPS_DEFAULT_PLUGIN_DIR, 1, err, sizeof(err)) < 0)
+    KPS_WARN("%s", err);
+  return 0;
+}
+
 int kps__options_parse(kps_options_t *o, int argc, char **argv) {
   const char *prog = argc > 0 ? basename_of(argv[0]) : "kong-c-pluginserver";
   memset(o, 0, sizeof(*o));
   o->log_level = KPS_LOG_INFO;
   o->prefix = KPS_DEFAULT_PREFIX;
+  int rc = load_plugins(o, prog, argc, argv);
+  if (rc != 0) return rc;
   /* Invoked through a symlink named after a plugin: serve that plugin. */
   o->plugin = kps__plugins_find(prog, strlen(prog));
 
@@ -148,7 +175,7 @@ int kps__options_parse(kps_options_t *o, int argc, char **argv) {
       if (strlen(valued[k].name) != nlen || strncmp(valued[k].name, name, nlen) != 0) continue;
       const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
       if (v == NULL) return fail(prog, "option '%s' needs a value", a);
-      int rc = set_value(o, prog, valued[k].kind, valued[k].name, v);
+      rc = set_value(o, prog, valued[k].kind, valued[k].name, v);
       if (rc != 0) return rc;
       handled = 1;
       break;

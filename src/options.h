@@ -19,11 +19,15 @@ typedef struct kps_options_s {
   const char *prefix;            /* -kong-prefix */
   const char *socket;            /* --socket, or derived */
   const kps_plugin_t *plugin;    /* --plugin or argv[0]; NULL = all */
+  const char *plugins_dir;       /* -plugins-directory, or NULL */
   int log_level;                 /* kps_log_level_t */
   char socket_buf[4096];
 } kps_options_t;
 
 #define KPS_DEFAULT_PREFIX "/usr/local/kong"
+#ifndef KPS_DEFAULT_PLUGIN_DIR /* set by CMake from the install prefix */
+#define KPS_DEFAULT_PLUGIN_DIR "/usr/local/lib/kong-c-pluginserver/plugins"
+#endif
 
 /* Parses argv.  Returns 0, or 2 after printing a one-line error. */
 int kps__options_parse(kps_options_t *o, int argc, char **argv);

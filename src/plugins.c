@@ -19,7 +19,11 @@ static const kps_plugin_t *const builtins[] = {
 
 int kps__plugins_register(const kps_plugin_t *plugin, const char *origin, char *err,
                           size_t errlen) {
-  if (kps__plugin_check(plugin, err, errlen) != 0) return -1;
+  char why[384];
+  if (kps__plugin_check(plugin, why, sizeof(why)) != 0) {
+    snprintf(err, errlen, "%s: %s", origin, why);
+    return -1;
+  }
   if (kps__plugins_find(plugin->name, strlen(plugin->name)) != NULL) {
     snprintf(err, errlen, "%s: duplicate plugin name \"%s\"", origin, plugin->name);
     return -1;

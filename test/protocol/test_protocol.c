@@ -345,7 +345,7 @@ TEST(tooling_methods) {
   msgpack_sbuffer_init(&p);
   fk_param_cstr(&p, "/nonexistent/dir");
   call_param("plugin.SetPluginDir", &p, &r);
-  expect_error(&r, "is not a directory");
+  expect_error(&r, "plugins directory /nonexistent/dir: No such file or directory");
   fk_reply_free(&r);
   msgpack_sbuffer_destroy(&p);
   down();
