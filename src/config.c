@@ -113,6 +113,14 @@ kps_config_t *kps__config_parse(const kps_plugin_t *plugin, const char *json, si
   }
   for (size_t i = 0; i < plugin->nfields; i++) {
     const kps_field_t *f = &plugin->fields[i];
+    /* A key given twice would let the unchecked occurrence win later. */
+    int seen = 0;
+    for (const cJSON *e = root->child; e != NULL; e = e->next)
+      seen += e->string != NULL && strcmp(e->string, f->name) == 0;
+    if (seen > 1) {
+      snprintf(err, errlen, "config.%s: given more than once", f->name);
+      goto fail;
+    }
     cJSON *v = cJSON_GetObjectItemCaseSensitive(root, f->name);
     if (v == NULL || cJSON_IsNull(v)) {
       if (f->default_json != NULL) {

@@ -58,7 +58,8 @@ static int as_int(const msgpack_object *o, int64_t *out) {
 /* str or bin (R7). */
 static int as_str(const msgpack_object *o, const char **p, size_t *n) {
   if (o == NULL || (o->type != MSGPACK_OBJECT_STR && o->type != MSGPACK_OBJECT_BIN)) return -1;
-  *p = o->via.str.ptr;
+  /* msgpack-c gives an empty string a NULL pointer */
+  *p = o->via.str.size ? o->via.str.ptr : "";
   *n = o->via.str.size;
   return 0;
 }

@@ -4,12 +4,16 @@
  * a record's wire end is the ciphertext offset after the TLS record holding
  * its last byte. */
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -48,14 +52,115 @@ static void kps__sink_tls_reason(char *buf, size_t cap) {
   ERR_clear_error();
 }
 
-static int kps__sink_tls_readable(const char *field, const char *path, char **err) {
-  FILE *f = fopen(path, "r");
+#define KPS__SINK_TLS_MAX_PEM (4u << 20)
 
-  if (!f) {
+/* Reads a PEM file into memory without ever blocking the loop on something
+ * that is not a regular file (a FIFO would hang every RPC): opened
+ * non-blocking, checked with fstat, bounded in size.  Returns a memory BIO,
+ * or NULL with a message naming the field. */
+static BIO *kps__sink_tls_slurp(const char *field, const char *path, char **err) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  char *buf = NULL;
+  BIO *bio = NULL;
+  size_t got = 0;
+
+  if (fd < 0) {
     kps__sink_errf(err, "%s: cannot read %s: %s", field, path, strerror(errno));
+    return NULL;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    kps__sink_errf(err, "%s: %s is not a regular file", field, path);
+    goto out;
+  }
+  if ((uint64_t)st.st_size > KPS__SINK_TLS_MAX_PEM) {
+    kps__sink_errf(err, "%s: %s is larger than %u bytes", field, path, KPS__SINK_TLS_MAX_PEM);
+    goto out;
+  }
+  buf = malloc((size_t)st.st_size + 1);
+  if (!buf) {
+    kps__sink_errf(err, "%s: out of memory", field);
+    goto out;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  bio = BIO_new(BIO_s_mem());
+  if (!bio || BIO_write(bio, buf, (int)got) != (int)got) {
+    BIO_free(bio);
+    bio = NULL;
+    kps__sink_errf(err, "%s: out of memory", field);
+  }
+out:
+  free(buf);
+  close(fd);
+  return bio;
+}
+
+/* CA certificates from tls_ca_file into the context's store. */
+static int kps__sink_tls_load_ca(SSL_CTX *ctx, const char *path, char **err) {
+  BIO *bio = kps__sink_tls_slurp("tls_ca_file", path, err);
+  X509 *x;
+  int n = 0;
+
+  if (!bio) return -1;
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    X509_STORE_add_cert(store, x);
+    X509_free(x);
+    n++;
+  }
+  ERR_clear_error(); /* the end of the file reads as an error */
+  BIO_free(bio);
+  if (n == 0) {
+    kps__sink_errf(err, "tls_ca_file: cannot load %s: no PEM certificate in it", path);
     return -1;
   }
-  fclose(f);
+  return 0;
+}
+
+/* The client certificate (and its chain) from tls_client_cert. */
+static int kps__sink_tls_load_cert(SSL_CTX *ctx, const char *path, char **err) {
+  BIO *bio = kps__sink_tls_slurp("tls_client_cert", path, err);
+  X509 *x;
+
+  if (!bio) return -1;
+  x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+  if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
+    X509_free(x);
+    BIO_free(bio);
+    ERR_clear_error();
+    kps__sink_errf(err, "tls_client_cert: cannot load %s: no usable PEM certificate", path);
+    return -1;
+  }
+  X509_free(x);
+  while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+    if (SSL_CTX_add_extra_chain_cert(ctx, x) != 1) X509_free(x); /* owned by ctx on success */
+  ERR_clear_error();
+  BIO_free(bio);
+  return 0;
+}
+
+static int kps__sink_tls_no_passphrase(char *buf, int size, int rwflag, void *ud);
+
+/* The private key of the client certificate from tls_client_key. */
+static int kps__sink_tls_load_key(SSL_CTX *ctx, const char *path, char **err) {
+  BIO *bio = kps__sink_tls_slurp("tls_client_key", path, err);
+  EVP_PKEY *k;
+
+  if (!bio) return -1;
+  k = PEM_read_bio_PrivateKey(bio, NULL, kps__sink_tls_no_passphrase, NULL);
+  BIO_free(bio);
+  if (!k || SSL_CTX_use_PrivateKey(ctx, k) != 1) {
+    EVP_PKEY_free(k);
+    ERR_clear_error();
+    kps__sink_errf(err, "tls_client_key: cannot load %s: no usable PEM private key (encrypted keys are not supported)", path);
+    return -1;
+  }
+  EVP_PKEY_free(k);
   return 0;
 }
 
@@ -98,12 +203,7 @@ static int kps__sink_tls_ctx_new(const kps_sink_config_t *cfg, void **tctx, char
   SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
   SSL_CTX_set_default_passwd_cb(x->ctx, kps__sink_tls_no_passphrase);
   if (ca) {
-    if (kps__sink_tls_readable("tls_ca_file", ca, err) != 0) goto fail;
-    if (SSL_CTX_load_verify_locations(x->ctx, ca, NULL) != 1) {
-      kps__sink_tls_reason(reason, sizeof(reason));
-      kps__sink_errf(err, "tls_ca_file: cannot load %s: %s", ca, reason);
-      goto fail;
-    }
+    if (kps__sink_tls_load_ca(x->ctx, ca, err) != 0) goto fail;
   } else if (x->verify && SSL_CTX_set_default_verify_paths(x->ctx) != 1) {
     kps__sink_tls_reason(reason, sizeof(reason));
     KPS_WARN("sink: cannot load the system CA store: %s", reason);
@@ -114,18 +214,8 @@ static int kps__sink_tls_ctx_new(const kps_sink_config_t *cfg, void **tctx, char
                      cert ? "tls_client_cert" : "tls_client_key");
       goto fail;
     }
-    if (kps__sink_tls_readable("tls_client_cert", cert, err) != 0) goto fail;
-    if (SSL_CTX_use_certificate_chain_file(x->ctx, cert) != 1) {
-      kps__sink_tls_reason(reason, sizeof(reason));
-      kps__sink_errf(err, "tls_client_cert: cannot load %s: %s", cert, reason);
-      goto fail;
-    }
-    if (kps__sink_tls_readable("tls_client_key", key, err) != 0) goto fail;
-    if (SSL_CTX_use_PrivateKey_file(x->ctx, key, SSL_FILETYPE_PEM) != 1) {
-      kps__sink_tls_reason(reason, sizeof(reason));
-      kps__sink_errf(err, "tls_client_key: cannot load %s: %s", key, reason);
-      goto fail;
-    }
+    if (kps__sink_tls_load_cert(x->ctx, cert, err) != 0) goto fail;
+    if (kps__sink_tls_load_key(x->ctx, key, err) != 0) goto fail;
     if (SSL_CTX_check_private_key(x->ctx) != 1) {
       ERR_clear_error();
       kps__sink_errf(err, "tls_client_key: %s does not match tls_client_cert %s", key, cert);

@@ -147,7 +147,78 @@ static size_t value_end(const char *s, size_t len, size_t i) {
   return i;
 }
 
+static int hex4(const char *p, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp) {
+  if (cp < 0x80) return o[0] = (char)cp, 1;
+  if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
+  if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
+  }
+  o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f));
+  return 4;
+}
+
+/* Decodes a JSON key's escapes (as every parser downstream will) into out;
+ * returns its length, or -1 if it does not fit or is malformed. */
+static long decode_key(const char *k, size_t klen, char *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < klen; i++) {
+    if (n + 4 > cap) return -1;
+    if (k[i] != '\\') {
+      out[n++] = k[i];
+      continue;
+    }
+    if (++i >= klen) return -1;
+    switch (k[i]) {
+      case 'b': out[n++] = '\b'; break;
+      case 'f': out[n++] = '\f'; break;
+      case 'n': out[n++] = '\n'; break;
+      case 'r': out[n++] = '\r'; break;
+      case 't': out[n++] = '\t'; break;
+      case 'u': {
+        unsigned cp, lo;
+        if (klen - i < 5 || hex4(k + i + 1, &cp) != 0) return -1;
+        i += 4;
+        if (cp >= 0xd800 && cp <= 0xdbff) { /* a surrogate pair */
+          if (klen - i < 7 || k[i + 1] != '\\' || k[i + 2] != 'u' || hex4(k + i + 3, &lo) != 0 ||
+              lo < 0xdc00 || lo > 0xdfff)
+            return -1;
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          i += 6;
+        }
+        n += put_utf8(out + n, cp);
+        break;
+      }
+      default: out[n++] = k[i]; break; /* \" \\ \/ */
+    }
+  }
+  return (long)n;
+}
+
 static int key_matches(const char *k, size_t klen, const char *const *fields, size_t nfields) {
+  char buf[256];
+  if (memchr(k, '\\', klen) != NULL) {
+    long n = decode_key(k, klen, buf, sizeof(buf));
+    if (n < 0) return 0; /* longer than any configured name */
+    k = buf;
+    klen = (size_t)n;
+  }
   for (size_t f = 0; f < nfields; f++)
     if (strlen(fields[f]) == klen && strncasecmp(fields[f], k, klen) == 0) return 1;
   return 0;

@@ -123,9 +123,18 @@ static long long content_length(const cJSON *headers) {
   return (end == cl || v < 0) ? -1 : v;
 }
 
+/* The fields this plugin owns in request and response; whatever serialize
+ * already holds under these names (another plugin's set_serialize_value)
+ * is replaced, so a consumer never reads someone else's unredacted body. */
+static const char *const body_keys[] = {"body", "body_encoding", "body_size", "body_truncated",
+                                        "body_skipped"};
+
 static void body_fields(cJSON *obj, int enabled, int have_key, const tbl_exchange_t *ex,
                         const tbl_captured_t *c, int is_request, int was_proxied,
                         const tbl_record_opts_t *o) {
+  for (size_t i = 0; i < sizeof(body_keys) / sizeof(body_keys[0]); i++)
+    while (cJSON_GetObjectItemCaseSensitive(obj, body_keys[i]) != NULL)
+      cJSON_DeleteItemFromObjectCaseSensitive(obj, body_keys[i]);
   const cJSON *headers = cJSON_GetObjectItemCaseSensitive(obj, "headers");
   if (!enabled) {
     add_skip(obj, TBL_SKIP_DISABLED, -1);
