@@ -96,6 +96,13 @@ void kps__instance_event_end(kps_instance_t *inst) {
   if (inst->closed && inst->active_events == 0) destroy(inst);
 }
 
+void kps__instance_hold(kps_instance_t *inst) { inst->active_events++; }
+
+void kps__instance_release(kps_instance_t *inst) {
+  inst->active_events--;
+  if (inst->closed && inst->active_events == 0) destroy(inst);
+}
+
 void kps__instance_expire(uint64_t now_ms) {
   kps_instance_t *inst = head;
   while (inst != NULL) {

@@ -34,6 +34,10 @@ kps_instance_t *kps__instance_find(int64_t id);
 void kps__instance_close(kps_instance_t *inst);
 void kps__instance_event_begin(kps_instance_t *inst);
 void kps__instance_event_end(kps_instance_t *inst);
+/* Keeps a (possibly closed) instance alive across work done after its
+ * event ended; release may free it. */
+void kps__instance_hold(kps_instance_t *inst);
+void kps__instance_release(kps_instance_t *inst);
 /* Closes instances idle for longer than the limit (and not in use). */
 void kps__instance_expire(uint64_t now_ms);
 void kps__instance_close_all(void);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "exchange.h"
+#include "instance.h"
 #include "kps_plugin.h"
 #include "record.h"
 #include "server.h"
@@ -226,14 +227,19 @@ static void response_phase(kps_event_t *ev) {
 /* ---- log phase: serialize, build, queue -------------------------------- */
 
 static void got_serialize(kps_event_t *ev, const kps_value_t *json, void *ud) {
-  tbl_instance_t *ti = instance_of(ev);
+  kps_instance_t *inst = kps_event_instance(ev);
+  tbl_instance_t *ti = kps_instance_data(inst);
   size_t len, n;
   char err[160];
   const char *s = kps_value_string(json, &len);
+  /* Answer first: Kong's log timer is done with us.  The serialize text
+   * stays valid until this callback returns; the instance is held. */
+  kps__instance_hold(inst);
+  kps_done(ev);
   if (s == NULL) {
     serialize_missing++;
     kps_log(PLUGIN, KPS_LEVEL_WARN, "kong.log.serialize() returned nothing; no record");
-    kps_done(ev);
+    kps__instance_release(inst);
     return;
   }
   char *line = tbl_record_build(s, len, &ti->opts, kps__now_ms(), &n, err, sizeof(err));
@@ -244,7 +250,7 @@ static void got_serialize(kps_event_t *ev, const kps_value_t *json, void *ud) {
   } else {
     records_refused++; /* counted by reason in the sink */
   }
-  kps_done(ev);
+  kps__instance_release(inst);
 }
 
 static void log_phase(kps_event_t *ev) {
