@@ -295,3 +295,57 @@ TEST(utf8_validation) {
   ASSERT_EQ(tbl_utf8_valid_prefix("\xed\xa0\x80", 3), 0);    /* surrogate */
   ASSERT_EQ(tbl_utf8_valid_prefix("\xf0\x9f\x98\x80", 4), 4); /* emoji */
 }
+
+/* The record is Kong's serialize text with edits spliced in: numbers,
+ * escapes and key order exactly as Kong wrote them. */
+TEST(record_exact_bytes_spliced) {
+  tbl_record_opts_t o = opts(8192);
+  char key[TBL_KEY_MAX], ser[1024], err[128];
+  tbl_exchange_t *ex = tbl_exchange_new(1000, key);
+  tbl_exchange_capture(ex, &ex->req, "a\"b\n", 4, 8192);
+  tbl_exchange_capture(ex, &ex->resp, "ok", 2, 8192);
+  snprintf(ser, sizeof(ser),
+           "{\"upstream_uri\":\"\\/echo\",\"tries\":[{\"balancer_start_ns\":1.795684822312e+18}],"
+           "\"" TBL_EXCHANGE_KEY "\":\"%s\",\"request\":{\"headers\":{\"cookie\":[\"a\",\"b\"],"
+           "\"content-type\":\"text\\/plain\"},\"body\":\"theirs\",\"size\":87},"
+           "\"response\":{\"status\":200},\"started_at\":1795684822308}",
+           key);
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 1001, &n, err, sizeof(err));
+  ASSERT(line != NULL);
+  ASSERT_STREQ(line,
+               "{\"upstream_uri\":\"\\/echo\",\"tries\":[{\"balancer_start_ns\":1.795684822312e+18}],"
+               "\"request\":{\"headers\":{\"cookie\":\"REDACTED\",\"content-type\":\"text\\/plain\"},"
+               "\"size\":87,\"body\":\"a\\\"b\\n\",\"body_encoding\":\"text\",\"body_size\":4,"
+               "\"body_truncated\":false},\"response\":{\"status\":200,\"body\":\"ok\","
+               "\"body_encoding\":\"text\",\"body_size\":2,\"body_truncated\":false},"
+               "\"started_at\":1795684822308}\n");
+  ASSERT_EQ(n, strlen(line));
+  free(line);
+}
+
+/* A request object repeated in serialize: every copy is redacted. */
+TEST(record_duplicate_request_objects_all_redacted) {
+  tbl_record_opts_t o = opts(8192);
+  const char *ser = "{\"request\":{\"headers\":{\"cookie\":\"one\"}},\"request\":{\"headers\":{\"cookie\":\"two\"}}}";
+  char err[128];
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  ASSERT(line != NULL);
+  ASSERT(strstr(line, "one") == NULL && strstr(line, "two") == NULL);
+  free(line);
+}
+
+/* Anything that is not one JSON object is refused, never half-copied. */
+TEST(record_malformed_serialize_refused) {
+  static const char *const bad[] = {"", "{", "{\"a\":}", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":tru}",
+                                    "{\"a\":\"\\q\"}", "{\"a\":[1,]}", "{\"a\":-}", "{\"a\":1.}",
+                                    "{\"a\":\"x\n\"}"};
+  tbl_record_opts_t o = opts(8192);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char err[128];
+    size_t n;
+    char *line = tbl_record_build(bad[i], strlen(bad[i]), &o, 5, &n, err, sizeof(err));
+    if (line != NULL) FAIL("accepted malformed serialize %s -> %s", bad[i], line);
+  }
+}

@@ -2,6 +2,7 @@
 #include "body.h"
 
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,18 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
 size_t tbl_utf8_valid_prefix(const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
+    /* ASCII, eight bytes at a time */
+    while (end - p >= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      if (w & 0x8080808080808080ull) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    if (*p < 0x80) {
+      p++;
+      continue;
+    }
     size_t n = utf8_seq(p, end);
     if (n == 0) break;
     p += n;
@@ -211,7 +224,7 @@ static long decode_key(const char *k, size_t klen, char *out, size_t cap) {
   return (long)n;
 }
 
-static int key_matches(const char *k, size_t klen, const char *const *fields, size_t nfields) {
+int tbl_json_key_matches(const char *k, size_t klen, const char *const *fields, size_t nfields) {
   char buf[256];
   if (memchr(k, '\\', klen) != NULL) {
     long n = decode_key(k, klen, buf, sizeof(buf));
@@ -246,7 +259,7 @@ int tbl_json_mask(const char *s, size_t len, const char *const *fields, size_t n
       continue;
     }
     /* key: s[i+1 .. kend-1); compare the raw bytes (escapes not decoded) */
-    if (!key_matches(s + i + 1, kend - i - 2, fields, nfields)) {
+    if (!tbl_json_key_matches(s + i + 1, kend - i - 2, fields, nfields)) {
       i = j + 1;
       continue;
     }

@@ -24,6 +24,10 @@ size_t tbl_truncate_point(const char *s, size_t len, size_t size, size_t max);
 /* Base64 of s[0..len) into a malloc'd NUL-terminated string. */
 char *tbl_base64(const char *s, size_t len, size_t *outlen);
 
+/* 1 if the raw JSON key k[0..klen) (escapes decoded, as a parser would)
+ * equals one of the names, ignoring ASCII case. */
+int tbl_json_key_matches(const char *k, size_t klen, const char *const *names, size_t n);
+
 /* If s looks like JSON (first non-space byte '{' or '['), makes a malloc'd
  * copy in which the value of every key named in `fields` (case-insensitive,
  * any depth) is replaced by "REDACTED"; works on truncated JSON too (a

@@ -1,14 +1,23 @@
-/* record.c: serialize JSON + captured bodies -> one record line (record.h). */
+/* record.c: serialize JSON + captured bodies -> one record line (record.h).
+ *
+ * Kong's serialize text is not re-encoded: one validating pass over it
+ * gathers what the record depends on (the join key, whether the request was
+ * proxied, the content type and length of each side), then a second pass
+ * copies it with the edits spliced in: the join key left out, redacted
+ * header values replaced, body fields of ours replaced, and the body fields
+ * appended to "request" and "response".  Numbers, key order and escapes stay
+ * exactly as Kong wrote them, and no JSON tree is built. */
 #include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <cjson/cJSON.h>
 
 #include "body.h"
 #include "exchange.h"
+
+#define MAX_DEPTH 64
 
 static tbl_record_stats_t stats;
 
@@ -17,60 +26,472 @@ static const char *const skip_names[TBL_SKIP__COUNT] = {
     "no_response_phase", "context_lost", "not_received", "redaction_failed",
 };
 
+/* The fields this plugin owns in request and response; whatever serialize
+ * already holds under these names (another plugin's set_serialize_value)
+ * is dropped, so a consumer never reads someone else's unredacted body. */
+static const char *const body_keys[] = {"body", "body_encoding", "body_size", "body_truncated",
+                                        "body_skipped"};
+
 const char *tbl_skip_name(tbl_skip_t why) { return skip_names[why]; }
 
 void tbl_record_get_stats(tbl_record_stats_t *out) { *out = stats; }
 
-static int in_list_nocase(const char *s, const char *const *list, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (strcasecmp(s, list[i]) == 0) return 1;
-  return 0;
+/* ---- output buffer ----------------------------------------------------- */
+
+typedef struct buf_s {
+  char *p;
+  size_t len, cap;
+  int failed;
+} buf_t;
+
+static void put(buf_t *b, const char *s, size_t n) {
+  if (b->failed || n == 0) return;
+  if (b->len + n + 2 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (b->len + n + 2 > cap) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+      b->failed = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
 }
 
-/* Replaces the values of the named headers with "REDACTED" (serialize gives
- * lowercase names; we compare case-insensitively anyway). */
-static void redact_headers(cJSON *headers, const tbl_record_opts_t *o) {
-  if (!cJSON_IsObject(headers)) return;
-  cJSON *next;
-  for (cJSON *h = headers->child; h != NULL; h = next) {
-    next = h->next; /* replacing frees h */
-    if (h->string && in_list_nocase(h->string, o->redact_headers, o->nredact_headers)) {
-      cJSON *r = cJSON_CreateString("REDACTED");
-      if (r == NULL) { /* cannot redact: drop the header rather than leak it */
-        cJSON_Delete(cJSON_DetachItemViaPointer(headers, h));
-        continue;
-      }
-      r->string = h->string; /* the replacement keeps the name */
-      h->string = NULL;
-      cJSON_ReplaceItemViaPointer(headers, h, r);
+static void puts_(buf_t *b, const char *s) { put(b, s, strlen(s)); }
+
+static void put_num(buf_t *b, unsigned long long v) {
+  char n[24];
+  put(b, n, (size_t)snprintf(n, sizeof(n), "%llu", v));
+}
+
+/* Bytes that end a run inside a JSON string: '"', '\\' and controls. */
+static const unsigned char special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, ['\\'] = 1,
+};
+
+/* A JSON string of UTF-8 text without NUL: escapes quotes, backslashes and
+ * control characters; other bytes go as they are. */
+static void put_json_string(buf_t *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t run = 0;
+  put(b, "\"", 1);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!special[c]) continue;
+    put(b, s + run, i - run);
+    run = i + 1;
+    char esc[6] = {'\\', 0};
+    switch (c) {
+      case '"': esc[1] = '"'; put(b, esc, 2); break;
+      case '\\': esc[1] = '\\'; put(b, esc, 2); break;
+      case '\n': esc[1] = 'n'; put(b, esc, 2); break;
+      case '\r': esc[1] = 'r'; put(b, esc, 2); break;
+      case '\t': esc[1] = 't'; put(b, esc, 2); break;
+      case '\b': esc[1] = 'b'; put(b, esc, 2); break;
+      case '\f': esc[1] = 'f'; put(b, esc, 2); break;
+      default:
+        esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+        put(b, esc, 6);
     }
+  }
+  put(b, s + run, n - run);
+  put(b, "\"", 1);
+}
+
+/* ---- the scanner ------------------------------------------------------- */
+
+/* What one of "request" / "response" holds that the record depends on. */
+typedef struct part_s {
+  int found;
+  const char *ct;  /* content-type header value (raw), or NULL */
+  size_t ctlen;
+  long long cl;    /* content-length, or -1 */
+  int chunked;     /* a transfer-encoding header is present */
+  const char *fields; /* body fields to append (pass 2) */
+  size_t fields_len;
+} part_t;
+
+typedef struct scan_s {
+  const char *s;
+  size_t len, pos;
+  int depth;
+  int emit;        /* 0: gather, 1: write to out */
+  buf_t *out;
+  const tbl_record_opts_t *o;
+  part_t req, resp;
+  const char *key; /* the join key's value (raw), or NULL */
+  size_t keylen;
+  int source_kong, tries, uri;
+} scan_t;
+
+static void ws(scan_t *sc) {
+  while (sc->pos < sc->len) {
+    char c = sc->s[sc->pos];
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+    sc->pos++;
   }
 }
 
-/* A header value from serialize: a string, or the first of an array. */
-static const char *header(const cJSON *headers, const char *name) {
-  const cJSON *v = cJSON_GetObjectItem(headers, name); /* case-insensitive */
-  if (cJSON_IsArray(v)) v = v->child;
-  return cJSON_IsString(v) ? v->valuestring : NULL;
+static int at(scan_t *sc, char c) { return sc->pos < sc->len && sc->s[sc->pos] == c; }
+
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static void add_skip(cJSON *obj, tbl_skip_t why, long long size) {
-  cJSON_AddStringToObject(obj, "body_skipped", skip_names[why]);
-  if (size >= 0) cJSON_AddNumberToObject(obj, "body_size", (double)size);
+/* A string at pos; [*a, *b) is its raw content.  Validates the escapes. */
+static int scan_string(scan_t *sc, size_t *a, size_t *b) {
+  if (!at(sc, '"')) return -1;
+  *a = ++sc->pos;
+  while (sc->pos < sc->len) {
+    while (sc->pos < sc->len && !special[(unsigned char)sc->s[sc->pos]]) sc->pos++;
+    if (sc->pos >= sc->len) break;
+    unsigned char c = (unsigned char)sc->s[sc->pos];
+    if (c == '"') {
+      *b = sc->pos++;
+      return 0;
+    }
+    if (c < 0x20) return -1;
+    if (c == '\\') {
+      if (++sc->pos >= sc->len) return -1;
+      char e = sc->s[sc->pos];
+      if (e == 'u') {
+        if (sc->len - sc->pos < 5) return -1;
+        for (int i = 1; i <= 4; i++)
+          if (!is_hex(sc->s[sc->pos + (size_t)i])) return -1;
+        sc->pos += 4;
+      } else if (strchr("\"\\/bfnrt", e) == NULL || e == '\0') {
+        return -1;
+      }
+    }
+    sc->pos++;
+  }
+  return -1;
+}
+
+static int scan_digits(scan_t *sc) {
+  size_t p0 = sc->pos;
+  while (sc->pos < sc->len && sc->s[sc->pos] >= '0' && sc->s[sc->pos] <= '9') sc->pos++;
+  return sc->pos > p0 ? 0 : -1;
+}
+
+static int skip_value(scan_t *sc);
+
+/* A container at pos ('{' or '['), validated and skipped. */
+static int skip_container(scan_t *sc, char open, char close) {
+  size_t a, b;
+  if (++sc->depth > MAX_DEPTH) return -1;
+  sc->pos++;
+  ws(sc);
+  if (at(sc, close)) {
+    sc->pos++;
+    sc->depth--;
+    return 0;
+  }
+  for (;;) {
+    if (open == '{') {
+      if (scan_string(sc, &a, &b) != 0) return -1;
+      ws(sc);
+      if (!at(sc, ':')) return -1;
+      sc->pos++;
+      ws(sc);
+    }
+    if (skip_value(sc) != 0) return -1;
+    ws(sc);
+    if (at(sc, ',')) {
+      sc->pos++;
+      ws(sc);
+      continue;
+    }
+    if (!at(sc, close)) return -1;
+    sc->pos++;
+    sc->depth--;
+    return 0;
+  }
+}
+
+static int skip_value(scan_t *sc) {
+  size_t a, b;
+  if (sc->pos >= sc->len) return -1;
+  switch (sc->s[sc->pos]) {
+    case '{': return skip_container(sc, '{', '}');
+    case '[': return skip_container(sc, '[', ']');
+    case '"': return scan_string(sc, &a, &b);
+    case 't':
+    case 'f':
+    case 'n': {
+      const char *lit = sc->s[sc->pos] == 't' ? "true" : sc->s[sc->pos] == 'f' ? "false" : "null";
+      size_t n = strlen(lit);
+      if (sc->len - sc->pos < n || memcmp(sc->s + sc->pos, lit, n) != 0) return -1;
+      sc->pos += n;
+      return 0;
+    }
+    default:
+      if (at(sc, '-')) sc->pos++;
+      if (scan_digits(sc) != 0) return -1;
+      if (at(sc, '.')) {
+        sc->pos++;
+        if (scan_digits(sc) != 0) return -1;
+      }
+      if (at(sc, 'e') || at(sc, 'E')) {
+        sc->pos++;
+        if (at(sc, '+') || at(sc, '-')) sc->pos++;
+        if (scan_digits(sc) != 0) return -1;
+      }
+      return 0;
+  }
+}
+
+static int key_is(scan_t *sc, size_t a, size_t b, const char *name) {
+  return b - a == strlen(name) && memcmp(sc->s + a, name, b - a) == 0;
+}
+
+/* Copies s[a, b) to the output in emit mode. */
+static void copy(scan_t *sc, size_t a, size_t b) {
+  if (sc->emit) put(sc->out, sc->s + a, b - a);
+}
+
+/* A header value: a string, or the first string of an array (raw). */
+static void header_value(scan_t *sc, size_t v0, size_t v1, const char **p, size_t *n) {
+  scan_t t = *sc;
+  size_t a, b;
+  t.pos = v0;
+  if (at(&t, '[')) {
+    t.pos++;
+    ws(&t);
+  }
+  if (t.pos < v1 && scan_string(&t, &a, &b) == 0) {
+    *p = sc->s + a;
+    *n = b - a;
+  }
+}
+
+/* The headers object of a part: gathers its facts, redacts named values. */
+static int walk_headers(scan_t *sc, part_t *part) {
+  size_t a, b, v0;
+  int first = 1;
+  if (++sc->depth > MAX_DEPTH) return -1;
+  sc->pos++;
+  if (sc->emit) put(sc->out, "{", 1);
+  ws(sc);
+  while (!at(sc, '}')) {
+    if (!first) {
+      if (!at(sc, ',')) return -1;
+      sc->pos++;
+      ws(sc);
+    }
+    if (scan_string(sc, &a, &b) != 0) return -1;
+    ws(sc);
+    if (!at(sc, ':')) return -1;
+    sc->pos++;
+    ws(sc);
+    v0 = sc->pos;
+    if (skip_value(sc) != 0) return -1;
+    if (!sc->emit) {
+      const char *p = NULL;
+      size_t n = 0;
+      if (b - a == 12 && strncasecmp(sc->s + a, "content-type", 12) == 0 && part->ct == NULL) {
+        header_value(sc, v0, sc->pos, &p, &n);
+        part->ct = p, part->ctlen = n;
+      } else if (b - a == 14 && strncasecmp(sc->s + a, "content-length", 14) == 0) {
+        header_value(sc, v0, sc->pos, &p, &n);
+        if (p != NULL && n > 0 && n < 20) {
+          char num[24];
+          memcpy(num, p, n);
+          num[n] = '\0';
+          char *end;
+          long long v = strtoll(num, &end, 10);
+          if (*end == '\0' && v >= 0) part->cl = v;
+        }
+      } else if (b - a == 17 && strncasecmp(sc->s + a, "transfer-encoding", 17) == 0) {
+        part->chunked = 1;
+      }
+    } else {
+      if (!first) put(sc->out, ",", 1);
+      copy(sc, a - 1, b + 1);
+      put(sc->out, ":", 1);
+      if (tbl_json_key_matches(sc->s + a, b - a, sc->o->redact_headers, sc->o->nredact_headers))
+        puts_(sc->out, "\"REDACTED\"");
+      else
+        copy(sc, v0, sc->pos);
+    }
+    first = 0;
+    ws(sc);
+  }
+  sc->pos++;
+  sc->depth--;
+  if (sc->emit) put(sc->out, "}", 1);
+  return 0;
+}
+
+/* "request" or "response": our body fields replace any of the same name. */
+static int walk_part(scan_t *sc, part_t *part) {
+  size_t a, b, v0;
+  int first = 1, kept = 0;
+  if (++sc->depth > MAX_DEPTH) return -1;
+  sc->pos++;
+  if (sc->emit) put(sc->out, "{", 1);
+  ws(sc);
+  while (!at(sc, '}')) {
+    if (!first) {
+      if (!at(sc, ',')) return -1;
+      sc->pos++;
+      ws(sc);
+    }
+    first = 0;
+    if (scan_string(sc, &a, &b) != 0) return -1;
+    ws(sc);
+    if (!at(sc, ':')) return -1;
+    sc->pos++;
+    ws(sc);
+    int ours = 0;
+    for (size_t i = 0; i < sizeof(body_keys) / sizeof(body_keys[0]); i++)
+      ours |= key_is(sc, a, b, body_keys[i]);
+    if (ours) {
+      if (skip_value(sc) != 0) return -1;
+    } else {
+      if (sc->emit) {
+        if (kept) put(sc->out, ",", 1);
+        copy(sc, a - 1, b + 1);
+        put(sc->out, ":", 1);
+      }
+      kept++;
+      if (key_is(sc, a, b, "headers") && at(sc, '{')) {
+        if (walk_headers(sc, part) != 0) return -1;
+      } else {
+        v0 = sc->pos;
+        if (skip_value(sc) != 0) return -1;
+        copy(sc, v0, sc->pos);
+      }
+    }
+    ws(sc);
+  }
+  sc->pos++;
+  sc->depth--;
+  if (sc->emit) {
+    if (kept && part->fields_len) put(sc->out, ",", 1);
+    put(sc->out, part->fields, part->fields_len);
+    put(sc->out, "}", 1);
+  }
+  return 0;
+}
+
+/* The whole serialize object, in either mode. */
+static int walk(scan_t *sc) {
+  size_t a, b, v0;
+  int first = 1, kept = 0;
+  sc->pos = 0;
+  sc->depth = 1;
+  ws(sc);
+  if (!at(sc, '{')) return -1;
+  sc->pos++;
+  if (sc->emit) put(sc->out, "{", 1);
+  ws(sc);
+  while (!at(sc, '}')) {
+    if (!first) {
+      if (!at(sc, ',')) return -1;
+      sc->pos++;
+      ws(sc);
+    }
+    first = 0;
+    if (scan_string(sc, &a, &b) != 0) return -1;
+    ws(sc);
+    if (!at(sc, ':')) return -1;
+    sc->pos++;
+    ws(sc);
+    v0 = sc->pos;
+    if (key_is(sc, a, b, TBL_EXCHANGE_KEY)) { /* ours: never in the record */
+      if (skip_value(sc) != 0) return -1;
+      size_t k0, k1;
+      scan_t t = *sc;
+      t.pos = v0;
+      if (!sc->emit && sc->key == NULL && scan_string(&t, &k0, &k1) == 0)
+        sc->key = sc->s + k0, sc->keylen = k1 - k0;
+      ws(sc);
+      continue;
+    }
+    if (sc->emit) {
+      if (kept) put(sc->out, ",", 1);
+      copy(sc, a - 1, b + 1);
+      put(sc->out, ":", 1);
+    }
+    kept++;
+    part_t *part = key_is(sc, a, b, "request") ? &sc->req : key_is(sc, a, b, "response") ? &sc->resp : NULL;
+    if (part != NULL && at(sc, '{')) {
+      /* the first occurrence gets the bodies; every one is redacted */
+      part_t spare = {0};
+      spare.cl = -1;
+      part_t *use = part->found && !sc->emit ? &spare : part;
+      if (sc->emit && part->found == 2) {
+        spare.found = 1;
+        use = &spare;
+      }
+      if (walk_part(sc, use) != 0) return -1;
+      part->found = sc->emit ? 2 : 1;
+    } else {
+      if (skip_value(sc) != 0) return -1;
+      copy(sc, v0, sc->pos);
+      if (!sc->emit) {
+        size_t s0, s1;
+        scan_t t = *sc;
+        t.pos = v0;
+        if (key_is(sc, a, b, "source") && scan_string(&t, &s0, &s1) == 0)
+          sc->source_kong = s1 - s0 == 4 && memcmp(sc->s + s0, "kong", 4) == 0;
+        else if (key_is(sc, a, b, "tries") && sc->s[v0] == '[')
+          sc->tries = sc->pos - v0 > 2; /* not "[]" */
+        else if (key_is(sc, a, b, "upstream_uri") && scan_string(&t, &s0, &s1) == 0)
+          sc->uri = s1 > s0;
+      }
+    }
+    ws(sc);
+  }
+  sc->pos++;
+  ws(sc);
+  if (sc->pos != sc->len) return -1; /* trailing bytes */
+  if (sc->emit) {
+    /* a side serialize did not have gets an object of its own */
+    part_t *parts[2] = {&sc->req, &sc->resp};
+    static const char *const names[2] = {"\"request\":{", "\"response\":{"};
+    for (int i = 0; i < 2; i++) {
+      if (parts[i]->found) continue;
+      if (kept++) put(sc->out, ",", 1);
+      puts_(sc->out, names[i]);
+      put(sc->out, parts[i]->fields, parts[i]->fields_len);
+      put(sc->out, "}", 1);
+    }
+    put(sc->out, "}", 1);
+  }
+  return 0;
+}
+
+/* ---- the body fields --------------------------------------------------- */
+
+static void add_skip(buf_t *f, tbl_skip_t why, long long size) {
+  puts_(f, "\"body_skipped\":\"");
+  puts_(f, skip_names[why]);
+  puts_(f, "\"");
+  if (size >= 0) {
+    puts_(f, ",\"body_size\":");
+    put_num(f, (unsigned long long)size);
+  }
   stats.skipped[why]++;
 }
 
-/* Adds body, body_encoding, body_size, body_truncated for captured bytes. */
-static void add_body(cJSON *obj, const tbl_captured_t *c, const tbl_record_opts_t *o) {
-  size_t n = tbl_truncate_point(c->data ? c->data : "", c->len, c->size, o->max_body_size);
+/* body, body_encoding, body_size, body_truncated for captured bytes. */
+static void add_body(buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t *o) {
   const char *p = c->data ? c->data : "";
+  size_t n = tbl_truncate_point(p, c->len, c->size, o->max_body_size);
   int truncated = c->size > n;
   char *masked = NULL;
   size_t mlen = 0;
 
   int m = tbl_json_mask(p, n, o->redact_json_fields, o->nredact_json_fields, &masked, &mlen);
   if (m < 0) {
-    add_skip(obj, TBL_SKIP_REDACTION_FAILED, (long long)c->size);
+    add_skip(f, TBL_SKIP_REDACTION_FAILED, (long long)c->size);
     return;
   }
   if (m == 1) {
@@ -78,152 +499,111 @@ static void add_body(cJSON *obj, const tbl_captured_t *c, const tbl_record_opts_
     n = mlen;
     stats.bodies_masked++;
   }
-  /* cJSON strings end at NUL, so bodies holding NUL go as base64 too. */
+  puts_(f, "\"body\":");
   if (tbl_utf8_valid_prefix(p, n) == n && memchr(p, '\0', n) == NULL) {
-    char *text = malloc(n + 1);
-    if (text != NULL) {
-      memcpy(text, p, n);
-      text[n] = '\0';
-      cJSON_AddStringToObject(obj, "body", text);
-      free(text);
-    }
-    cJSON_AddStringToObject(obj, "body_encoding", "text");
+    put_json_string(f, p, n);
+    puts_(f, ",\"body_encoding\":\"text\"");
   } else {
-    size_t blen;
+    size_t blen = 0;
     char *b64 = tbl_base64(p, n, &blen);
-    cJSON_AddStringToObject(obj, "body", b64 ? b64 : "");
+    put(f, "\"", 1);
+    if (b64 == NULL) f->failed = 1;
+    else put(f, b64, blen);
+    put(f, "\"", 1);
     free(b64);
-    cJSON_AddStringToObject(obj, "body_encoding", "base64");
+    puts_(f, ",\"body_encoding\":\"base64\"");
     stats.bodies_base64++;
   }
-  cJSON_AddNumberToObject(obj, "body_size", (double)c->size);
-  cJSON_AddBoolToObject(obj, "body_truncated", truncated);
+  puts_(f, ",\"body_size\":");
+  put_num(f, c->size);
+  puts_(f, truncated ? ",\"body_truncated\":true" : ",\"body_truncated\":false");
   stats.bodies_logged++;
   stats.bodies_truncated += truncated;
   free(masked);
 }
 
-/* Was the request proxied at all?  Kong fills tries/upstream_uri then. */
-static int proxied(const cJSON *root) {
-  const cJSON *tries = cJSON_GetObjectItemCaseSensitive(root, "tries");
-  const cJSON *uri = cJSON_GetObjectItemCaseSensitive(root, "upstream_uri");
-  const cJSON *source = cJSON_GetObjectItemCaseSensitive(root, "source");
-  if (cJSON_IsString(source) && strcmp(source->valuestring, "kong") == 0 &&
-      !(cJSON_IsArray(tries) && tries->child))
-    return 0;
-  return (cJSON_IsArray(tries) && tries->child != NULL) ||
-         (cJSON_IsString(uri) && uri->valuestring[0] != '\0');
-}
-
-static long long content_length(const cJSON *headers) {
-  const char *cl = header(headers, "content-length");
-  if (cl == NULL) return -1;
-  char *end;
-  long long v = strtoll(cl, &end, 10);
-  return (end == cl || v < 0) ? -1 : v;
-}
-
-/* The fields this plugin owns in request and response; whatever serialize
- * already holds under these names (another plugin's set_serialize_value)
- * is replaced, so a consumer never reads someone else's unredacted body. */
-static const char *const body_keys[] = {"body", "body_encoding", "body_size", "body_truncated",
-                                        "body_skipped"};
-
-static void body_fields(cJSON *obj, int enabled, int have_key, const tbl_exchange_t *ex,
-                        const tbl_captured_t *c, int is_request, int was_proxied,
+static void body_fields(buf_t *f, int enabled, int have_key, const tbl_exchange_t *ex,
+                        const tbl_captured_t *c, int is_request, int was_proxied, const part_t *part,
                         const tbl_record_opts_t *o) {
-  for (size_t i = 0; i < sizeof(body_keys) / sizeof(body_keys[0]); i++)
-    while (cJSON_GetObjectItemCaseSensitive(obj, body_keys[i]) != NULL)
-      cJSON_DeleteItemFromObjectCaseSensitive(obj, body_keys[i]);
-  const cJSON *headers = cJSON_GetObjectItemCaseSensitive(obj, "headers");
   if (!enabled) {
-    add_skip(obj, TBL_SKIP_DISABLED, -1);
+    add_skip(f, TBL_SKIP_DISABLED, -1);
     return;
   }
   if (!have_key) {
-    add_skip(obj, was_proxied ? TBL_SKIP_NO_RESPONSE_PHASE : TBL_SKIP_SHORT_CIRCUITED,
-             is_request ? content_length(headers) : -1);
+    add_skip(f, was_proxied ? TBL_SKIP_NO_RESPONSE_PHASE : TBL_SKIP_SHORT_CIRCUITED,
+             is_request ? part->cl : -1);
     return;
   }
   if (ex == NULL) {
-    add_skip(obj, TBL_SKIP_CONTEXT_LOST, is_request ? content_length(headers) : -1);
+    add_skip(f, TBL_SKIP_CONTEXT_LOST, is_request ? part->cl : -1);
     return;
   }
   switch (c->state) {
-    case TBL_BODY_DISABLED: add_skip(obj, TBL_SKIP_DISABLED, -1); return;
-    case TBL_BODY_PENDING: add_skip(obj, TBL_SKIP_NOT_RECEIVED, -1); return;
+    case TBL_BODY_DISABLED: add_skip(f, TBL_SKIP_DISABLED, -1); return;
+    case TBL_BODY_PENDING: add_skip(f, TBL_SKIP_NOT_RECEIVED, -1); return;
     case TBL_BODY_NIL: {
       /* nginx returns no $request_body when it spooled the body to a file */
-      long long cl = content_length(headers);
-      int chunked = header(headers, "transfer-encoding") != NULL;
-      if (is_request && (cl > 0 || chunked)) {
-        add_skip(obj, TBL_SKIP_FILE_BUFFERED, cl);
+      if (is_request && (part->cl > 0 || part->chunked)) {
+        add_skip(f, TBL_SKIP_FILE_BUFFERED, part->cl);
         return;
       }
       tbl_captured_t empty = {TBL_BODY_CAPTURED, NULL, 0, 0};
-      add_body(obj, &empty, o);
+      add_body(f, &empty, o);
       return;
     }
     case TBL_BODY_CAPTURED: break;
   }
-  if (c->size > 0 && !tbl_content_type_allowed(header(headers, "content-type"),
-                                               header(headers, "content-type")
-                                                   ? strlen(header(headers, "content-type"))
-                                                   : 0,
-                                               o->content_types, o->ncontent_types)) {
-    add_skip(obj, TBL_SKIP_CONTENT_TYPE, (long long)c->size);
+  if (c->size > 0 && !tbl_content_type_allowed(part->ct, part->ctlen, o->content_types, o->ncontent_types)) {
+    add_skip(f, TBL_SKIP_CONTENT_TYPE, (long long)c->size);
     return;
   }
-  add_body(obj, c, o);
+  add_body(f, c, o);
 }
 
-/* The object at root[name], created if missing. */
-static cJSON *object_at(cJSON *root, const char *name) {
-  cJSON *o = cJSON_GetObjectItemCaseSensitive(root, name);
-  if (cJSON_IsObject(o)) return o;
-  if (o != NULL) cJSON_DeleteItemFromObjectCaseSensitive(root, name);
-  return cJSON_AddObjectToObject(root, name);
+/* Was the request proxied at all?  Kong fills tries/upstream_uri then. */
+static int proxied(const scan_t *sc) {
+  if (sc->source_kong && !sc->tries) return 0;
+  return sc->tries || sc->uri;
 }
 
 char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_t *o,
                        uint64_t now_ms, size_t *outlen, char *err, size_t errlen) {
-  cJSON *root = cJSON_ParseWithLength(serialize, len);
-  if (!cJSON_IsObject(root)) {
-    cJSON_Delete(root);
+  buf_t out = {0}, freq = {0}, fresp = {0};
+  scan_t sc;
+  memset(&sc, 0, sizeof(sc));
+  sc.s = serialize;
+  sc.len = len;
+  sc.o = o;
+  sc.req.cl = sc.resp.cl = -1;
+  if (walk(&sc) != 0) {
     stats.serialize_invalid++;
     snprintf(err, errlen, "kong.log.serialize() did not return a JSON object");
     return NULL;
   }
-  cJSON *key = cJSON_DetachItemFromObjectCaseSensitive(root, TBL_EXCHANGE_KEY);
-  int have_key = cJSON_IsString(key);
-  tbl_exchange_t *ex = have_key ? tbl_exchange_take(key->valuestring, strlen(key->valuestring), now_ms)
-                                : NULL;
-  cJSON_Delete(key);
-
-  int was_proxied = proxied(root);
-  cJSON *req = object_at(root, "request"), *resp = object_at(root, "response");
-  redact_headers(cJSON_GetObjectItemCaseSensitive(req, "headers"), o);
-  redact_headers(cJSON_GetObjectItemCaseSensitive(resp, "headers"), o);
-  body_fields(req, o->log_request_body, have_key, ex, ex ? &ex->req : NULL, 1, was_proxied, o);
-  body_fields(resp, o->log_response_body, have_key, ex, ex ? &ex->resp : NULL, 0, was_proxied, o);
+  int have_key = sc.key != NULL;
+  tbl_exchange_t *ex = have_key ? tbl_exchange_take(sc.key, sc.keylen, now_ms) : NULL;
+  int was_proxied = proxied(&sc);
+  body_fields(&freq, o->log_request_body, have_key, ex, ex ? &ex->req : NULL, 1, was_proxied,
+              &sc.req, o);
+  body_fields(&fresp, o->log_response_body, have_key, ex, ex ? &ex->resp : NULL, 0, was_proxied,
+              &sc.resp, o);
   tbl_exchange_free(ex);
 
-  char *text = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (text == NULL) {
-    snprintf(err, errlen, "out of memory printing the record");
+  sc.req.fields = freq.p, sc.req.fields_len = freq.len;
+  sc.resp.fields = fresp.p, sc.resp.fields_len = fresp.len;
+  sc.emit = 1;
+  sc.out = &out;
+  int rc = walk(&sc);
+  put(&out, "\n", 1);
+  free(freq.p);
+  free(fresp.p);
+  if (rc != 0 || out.failed || freq.failed || fresp.failed) {
+    free(out.p);
+    snprintf(err, errlen, "out of memory building the record");
     return NULL;
   }
-  size_t n = strlen(text);
-  char *line = realloc(text, n + 2);
-  if (line == NULL) {
-    free(text);
-    snprintf(err, errlen, "out of memory printing the record");
-    return NULL;
-  }
-  line[n] = '\n';
-  line[n + 1] = '\0';
-  *outlen = n + 1;
+  out.p[out.len] = '\0';
+  *outlen = out.len;
   stats.records++;
-  return line;
+  return out.p;
 }
