@@ -349,3 +349,17 @@ TEST(record_malformed_serialize_refused) {
     if (line != NULL) FAIL("accepted malformed serialize %s -> %s", bad[i], line);
   }
 }
+
+/* Whitespace between tokens (not Kong's cjson, but valid JSON) is dropped
+ * outside strings: the record stays one line, strings stay intact. */
+TEST(record_pretty_serialize_stays_one_line) {
+  tbl_record_opts_t o = opts(8192);
+  const char *ser = "{ \"route\" : {\n  \"paths\": [ \"/a b\" ]\n},\n \"request\": {\"headers\": {}} }";
+  char err[128];
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  ASSERT(line != NULL);
+  ASSERT_STREQ(line, "{\"route\":{\"paths\":[\"/a b\"]},\"request\":{\"headers\":{},\"body_skipped\":\"short_circuited\"},"
+                     "\"response\":{\"body_skipped\":\"short_circuited\"}}\n");
+  free(line);
+}

@@ -127,14 +127,17 @@ typedef struct scan_s {
   const char *key; /* the join key's value (raw), or NULL */
   size_t keylen;
   int source_kong, tries, uri;
+  int spaced;      /* whitespace between tokens seen: copies must compact */
 } scan_t;
 
 static void ws(scan_t *sc) {
+  size_t p0 = sc->pos;
   while (sc->pos < sc->len) {
     char c = sc->s[sc->pos];
     if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
     sc->pos++;
   }
+  if (sc->pos != p0) sc->spaced = 1;
 }
 
 static int at(scan_t *sc, char c) { return sc->pos < sc->len && sc->s[sc->pos] == c; }
@@ -250,9 +253,30 @@ static int key_is(scan_t *sc, size_t a, size_t b, const char *name) {
   return b - a == strlen(name) && memcmp(sc->s + a, name, b - a) == 0;
 }
 
-/* Copies s[a, b) to the output in emit mode. */
+/* Copies s[a, b) (validated JSON) to the output in emit mode.  Kong's
+ * cjson writes no whitespace; if the text had some, it is dropped outside
+ * strings so the record stays one line. */
 static void copy(scan_t *sc, size_t a, size_t b) {
-  if (sc->emit) put(sc->out, sc->s + a, b - a);
+  if (!sc->emit) return;
+  if (!sc->spaced) {
+    put(sc->out, sc->s + a, b - a);
+    return;
+  }
+  int in_str = 0;
+  size_t run = a;
+  for (size_t i = a; i < b; i++) {
+    char c = sc->s[i];
+    if (in_str) {
+      if (c == '\\') i++;
+      else if (c == '"') in_str = 0;
+    } else if (c == '"') {
+      in_str = 1;
+    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      put(sc->out, sc->s + run, i - run);
+      run = i + 1;
+    }
+  }
+  put(sc->out, sc->s + run, b - run);
 }
 
 /* A header value: a string, or the first string of an array (raw). */
@@ -591,7 +615,7 @@ char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_
 
   sc.req.fields = freq.p, sc.req.fields_len = freq.len;
   sc.resp.fields = fresp.p, sc.resp.fields_len = fresp.len;
-  sc.emit = 1;
+  sc.emit = 1; /* sc.spaced stays as the gather pass found it */
   sc.out = &out;
   int rc = walk(&sc);
   put(&out, "\n", 1);
