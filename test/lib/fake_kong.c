@@ -37,14 +37,41 @@ static int64_t now_ms(void) {
 
 /* ---- server process ---------------------------------------------------- */
 
+/* KPS_SERVER_WRAPPER (e.g. "valgrind --error-exitcode=99 --leak-check=full"):
+ * words put before the server command, for memcheck runs of these tests.
+ * Returns the number of words stored in argv. */
+static int wrapper_words(const char **argv, int max, char *buf, size_t buflen) {
+  const char *w = getenv("KPS_SERVER_WRAPPER");
+  int n = 0;
+  if (w == NULL || *w == '\0') return 0;
+  snprintf(buf, buflen, "%s", w);
+  for (char *tok = strtok(buf, " \t"); tok != NULL && n < max; tok = strtok(NULL, " \t")) argv[n++] = tok;
+  return n;
+}
+
+/* The wrapper's --error-exitcode=N, or -1. */
+static int wrapper_error_exit(void) {
+  const char *w = getenv("KPS_SERVER_WRAPPER");
+  const char *p = w ? strstr(w, "--error-exitcode=") : NULL;
+  return p ? atoi(p + strlen("--error-exitcode=")) : -1;
+}
+
+/* A wrapped server (valgrind) starts and stops far slower. */
+static int64_t slow_factor(void) {
+  const char *w = getenv("KPS_SERVER_WRAPPER");
+  return (w != NULL && *w != '\0') ? 6 : 1;
+}
+
 void fk_server_start(fk_server_t *s, const char *plugin, const char *const *args) {
   const char *argv[64];
+  static char wrapbuf[1024];
   int n = 0;
   snprintf(s->prefix, sizeof(s->prefix), "/tmp/kps-test-XXXXXX");
   if (mkdtemp(s->prefix) == NULL) FAIL("mkdtemp: %s", strerror(errno));
   snprintf(s->socket, sizeof(s->socket), "%s/%s.socket", s->prefix,
            plugin ? plugin : "kong-c-pluginserver");
   snprintf(s->log, sizeof(s->log), "%s/server.log", s->prefix);
+  n = wrapper_words(argv, 24, wrapbuf, sizeof(wrapbuf));
   argv[n++] = KPS_SERVER_BIN;
   if (plugin) {
     argv[n++] = "--plugin";
@@ -60,10 +87,10 @@ void fk_server_start(fk_server_t *s, const char *plugin, const char *const *args
   if (s->pid == 0) {
     int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) dup2(fd, 2);
-    execv(argv[0], (char *const *)argv);
+    execvp(argv[0], (char *const *)argv);
     _exit(127);
   }
-  int64_t deadline = now_ms() + 10000;
+  int64_t deadline = now_ms() + 10000 * slow_factor();
   while (now_ms() < deadline) {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa;
@@ -80,7 +107,7 @@ void fk_server_start(fk_server_t *s, const char *plugin, const char *const *args
     }
     usleep(10000);
   }
-  FAIL("server did not listen on %s within 10 s", s->socket);
+  FAIL("server did not listen on %s within %lld s", s->socket, (long long)(10 * slow_factor()));
 }
 
 int fk_server_alive(const fk_server_t *s) {
@@ -88,18 +115,42 @@ int fk_server_alive(const fk_server_t *s) {
   return waitpid(s->pid, &st, WNOHANG) == 0;
 }
 
+/* What no server run may leave in its log: sanitizer and memcheck reports,
+ * and the loop closing with handles still open (main.c). */
+static void check_server_log(const fk_server_t *s, int status) {
+  static const char *const bad[] = {"handles still open", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                    "runtime error:", "Invalid read", "Invalid write", "definitely lost in",
+                                    "uninitialised value", NULL};
+  char *log = fk_server_log(s);
+  for (int i = 0; bad[i] != NULL; i++)
+    if (strstr(log, bad[i]) != NULL) {
+      fprintf(stderr, "---- %s ----\n%s\n----\n", s->log, log);
+      FAIL("server log contains \"%s\" (exit status %d)", bad[i], status);
+    }
+  int wexit = wrapper_error_exit();
+  if (wexit > 0 && status == wexit) {
+    fprintf(stderr, "---- %s ----\n%s\n----\n", s->log, log);
+    FAIL("the server wrapper (%s) reported errors: exit status %d", getenv("KPS_SERVER_WRAPPER"), status);
+  }
+  free(log);
+}
+
 int fk_server_stop(fk_server_t *s) {
   int st = 0;
   kill(s->pid, SIGTERM);
-  int64_t deadline = now_ms() + 10000;
+  int64_t deadline = now_ms() + 10000 * slow_factor();
   while (now_ms() < deadline) {
     pid_t r = waitpid(s->pid, &st, WNOHANG);
-    if (r == s->pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (r == s->pid) {
+      int status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      check_server_log(s, status);
+      return status;
+    }
     usleep(10000);
   }
   kill(s->pid, SIGKILL);
   waitpid(s->pid, &st, 0);
-  FAIL("server did not stop within 10 s of SIGTERM");
+  FAIL("server did not stop within %lld s of SIGTERM", (long long)(10 * slow_factor()));
   return -1;
 }
 

@@ -13,7 +13,7 @@ local declarative = require "gateway.declarative"
 local _M = {}
 
 -- the gateway's bundled Lua plugins (gateway/lua_plugins/<name>.lua)
-local BUNDLED = { "deny", "request-termination" }
+local BUNDLED = { "deny", "request-termination", "lua-body-log" }
 
 local loaded = {}          -- sorted { name = , handler = , external = bool }
 local by_name = {}
