@@ -54,8 +54,8 @@ if [ "$GATEWAY" = 1 ]; then
     echo "## Whole machine, by process"
     perf report -i "$T/gw.data" --stdio --no-children --sort comm 2>/dev/null | grep -v '^#' | grep '%' | head -n 15
     echo
-    echo "## nginx workers, by shared object"
-    perf report -i "$T/gw.data" --stdio --no-children --comm nginx --sort dso 2>/dev/null | grep -v '^#' | grep '%' | head -n 15
+    echo "## By process and shared object (top 25)"
+    perf report -i "$T/gw.data" --stdio --no-children --sort comm,dso 2>/dev/null | grep -v '^#' | grep '%' | head -n 25
     echo
     echo "## nginx workers, by function (top 30; LuaJIT interpreter frames have no symbols)"
     perf report -i "$T/gw.data" --stdio --no-children --comm nginx --sort dso,sym 2>/dev/null | grep -v '^#' | grep '%' | head -n 30

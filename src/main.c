@@ -114,14 +114,20 @@ int main(int argc, char **argv) {
 
   uv_loop_t *loop = uv_default_loop();
   kps__server_init(loop);
-  if (kps__listener_start(loop, opts.socket, err, sizeof(err)) != 0) {
-    KPS_ERROR("%s", err);
-    return 1;
-  }
+  /* Signals first: once the socket accepts, Kong (or a test) may already
+   * send SIGTERM, and it must find the graceful handler. */
   uv_signal_init(loop, &sig_term);
   uv_signal_init(loop, &sig_int);
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
+  if (kps__listener_start(loop, opts.socket, err, sizeof(err)) != 0) {
+    KPS_ERROR("%s", err);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_loop_close(loop);
+    return 1;
+  }
   /* Started by init or a supervisor (parent pid 1): never watch it. */
   kps__housekeeping_start(getppid() != 1, begin_shutdown);
 
