@@ -56,7 +56,7 @@ if [ -s "$RPC" ]; then
       "",
       "Server RSS (VmRSS, MiB): \(map(select(.type == "memory")) | map("\(.mode) \(.when) \(.rss_kib | mib)") | join("; ")).",
       "",
-      "Machine: \(map(select(.type == "machine"))[0] | "\(.nproc) CPUs (\(.cpu)), kernel \(.kernel), node \(.node), commit \(.git), \(.date)")."
+      "Machine: \(map(select(.type == "machine"))[0] | "\(.nproc) CPUs (\(.cpu)), kernel \(.kernel), node \(.node), HEAD \(.git), server binary sha1 \(.server_sha1 // "?"), \(.date)")."
   ' "$RPC" > "$OUT/rpc-tables.md"
 
   # chart data: body, c, js, js9 exchanges/s at concurrency 16
@@ -86,7 +86,7 @@ if [ -s "$E2E" ]; then
       "",
       "Per run: \($runs | length) runs, requests wrk counted \($runs | map(.requests) | add), served by nginx \($runs | map(.served) | add), collector lines (logging modes) \($runs | map(select(.mode != "none") | .collector_lines) | add) for \($runs | map(select(.mode != "none") | .served) | add) served; answered non-200 \($runs | map(.non_200) | add); abandoned by wrk at stop (499, still logged) \($runs | map(.aborted_499 // 0) | add).",
       "",
-      "Machine: \(map(select(.type == "machine"))[0] | "\(.nproc) CPUs (\(.cpu)), kernel \(.kernel), nginx \(.nginx), wrk \(.wrk), node \(.node), client_body_buffer_size \(.client_body_buffer_size), commit \(.git), \(.date)")."
+      "Machine: \(map(select(.type == "machine"))[0] | "\(.nproc) CPUs (\(.cpu)), kernel \(.kernel), nginx \(.nginx), wrk \(.wrk), node \(.node), client_body_buffer_size \(.client_body_buffer_size), HEAD \(.git), server binary sha1 \(.server_sha1 // "?"), \(.date)")."
   ' "$E2E" > "$OUT/e2e-tables.md"
 
   jq -s -r "$JQLIB"'
