@@ -3,6 +3,9 @@
 
 #include <sys/time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "event.h"
 #include "instance.h"
@@ -43,10 +46,32 @@ double kps__wall_time(void) {
 
 int64_t kps__id_base(void) { return id_base; }
 
+/* glibc keeps freed heap memory mapped: after a burst of large bodies or a
+ * collector outage (a full queue) the process would keep that high-water
+ * mark for good.  Once a second: when the heap's free bytes grew by more
+ * than KPS_HEAP_SLACK since their lowest point after the last trim, hand
+ * the free pages back (malloc_trim releases pages in the middle of the
+ * heap too, not only at its top).  Steady load frees and reuses the same
+ * memory and never triggers it. */
+#define KPS_HEAP_SLACK (4u << 20)
+
+static void trim_heap(void) {
+#ifdef __GLIBC__
+  static size_t low_free;
+  struct mallinfo2 mi = mallinfo2();
+  if (mi.fordblks < low_free) low_free = mi.fordblks;
+  if (mi.fordblks - low_free < KPS_HEAP_SLACK) return;
+  malloc_trim(0);
+  kps__counters.heap_trims++;
+  low_free = mallinfo2().fordblks;
+#endif
+}
+
 static void on_tick(uv_timer_t *t) {
   uv_update_time(server_loop);
   kps__event_reap(kps__now_ms());
   kps__instance_expire(kps__now_ms());
+  trim_heap();
   if (parent_pid > 1 && getppid() != parent_pid) {
     KPS_NOTICE("parent process %d is gone; shutting down", (int)parent_pid);
     parent_pid = 0;

@@ -45,6 +45,7 @@ typedef struct kps_counters_s {
   uint64_t events_reaped;       /* abandoned by Kong, ended by timeout */
   uint64_t events_refused;      /* over max_events */
   uint64_t pdk_calls;
+  uint64_t heap_trims;          /* freed heap handed back to the kernel */
 } kps_counters_t;
 
 extern kps_limits_t kps__limits;

@@ -71,6 +71,7 @@ cJSON *kps__status_build(void) {
   COUNTER(events_started);
   COUNTER(events_finished);
   COUNTER(events_reaped);
+  COUNTER(heap_trims);
   COUNTER(events_refused);
   COUNTER(pdk_calls);
 #undef COUNTER

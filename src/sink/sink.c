@@ -28,6 +28,12 @@
 #define KPS__SINK_ACK_POLL_MAX_MS 32
 #define KPS__SINK_DEFAULT_TIMEOUT_MS 10000
 #define KPS__SINK_HOST_MAX 255
+/* Replay window: records the collector's TCP acknowledged this recently
+ * (and at most this many bytes of them) are sent again if the connection
+ * then ends in a reset, which is how a collector that stops with unread
+ * data (in its socket or its accept queue) ends it. */
+#define KPS__SINK_REPLAY_MS 2000
+#define KPS__SINK_REPLAY_BYTES (1u << 20)
 
 typedef enum kps__sink_state_e {
   KPS__SINK_IDLE = 0,
@@ -42,6 +48,7 @@ typedef enum kps__sink_fail_e {
   KPS__SINK_FAIL_CONNECT, /* DNS, connect, handshake timeout */
   KPS__SINK_FAIL_TLS,     /* handshake or verification */
   KPS__SINK_FAIL_IO,      /* write error, send timeout, read error */
+  KPS__SINK_FAIL_RESET,   /* the collector reset the connection: replay */
   KPS__SINK_FAIL_CLOSED   /* the collector closed the connection */
 } kps__sink_fail_t;
 
@@ -92,6 +99,8 @@ struct kps_sink_s {
   uint64_t rng;
 
   kps__sink_rec_t *head, *tail, *unsent; /* unsent: first record not written on conn */
+  kps__sink_rec_t *kept, *kept_tail;     /* acknowledged on conn, within the replay window */
+  size_t kept_count, kept_bytes;
   kps_sink_stats_t st;
   int closing, closed, flushing;
   kps__sink_flush_t *flush;
@@ -188,6 +197,13 @@ static kps__sink_conn_t *kps__sink_conn_new(kps_sink_t *s) {
   return c;
 }
 
+/* How a read or write error on the connection counts: a reset of a ready
+ * connection replays the window (kps__sink_replay_kept). */
+static kps__sink_fail_t kps__sink_io_kind(const kps_sink_t *s, int err) {
+  if (s->state != KPS__SINK_READY) return KPS__SINK_FAIL_CONNECT;
+  return err == UV_ECONNRESET || err == UV_EPIPE ? KPS__SINK_FAIL_RESET : KPS__SINK_FAIL_IO;
+}
+
 static void kps__sink_on_raw_written(uv_write_t *req, int status) {
   kps__sink_raw_t *w = req->data;
   kps__sink_conn_t *c = w->conn;
@@ -195,8 +211,7 @@ static void kps__sink_on_raw_written(uv_write_t *req, int status) {
   free(w->buf);
   free(w);
   if (status < 0 && !c->closing && c->sink->conn == c)
-    kps__sink_fail(c->sink, c->sink->state == KPS__SINK_READY ? KPS__SINK_FAIL_IO : KPS__SINK_FAIL_CONNECT,
-                   uv_strerror(status));
+    kps__sink_fail(c->sink, kps__sink_io_kind(c->sink, status), uv_strerror(status));
 }
 
 /* Ownership: buf is freed by the write callback (or here on error). */
@@ -231,17 +246,76 @@ int kps__sink_conn_send_raw(kps__sink_conn_t *c, char *buf, size_t len) {
 
 /* ---- queue ------------------------------------------------------------ */
 
-/* Only after the connection handle closed: a cancelled write may still
- * point into record data until then. */
-static void kps__sink_free_records(kps_sink_t *s) {
-  kps__sink_rec_t *r = s->head, *next;
+static void kps__sink_free_list(kps__sink_rec_t *r) {
+  kps__sink_rec_t *next;
 
   for (; r; r = next) {
     next = r->next;
     free(r->data);
     free(r);
   }
+}
+
+/* Forgets the replay window (the connection ended without a reset). */
+static void kps__sink_release_kept(kps_sink_t *s) {
+  kps__sink_free_list(s->kept);
+  s->kept = s->kept_tail = NULL;
+  s->kept_count = s->kept_bytes = 0;
+  s->st.replay_bytes = 0;
+}
+
+/* Only after the connection handle closed: a cancelled write may still
+ * point into record data until then. */
+static void kps__sink_free_records(kps_sink_t *s) {
+  kps__sink_free_list(s->head);
   s->head = s->tail = s->unsent = NULL;
+  kps__sink_release_kept(s);
+}
+
+/* Keeps an acknowledged record in the replay window, then lets go of the
+ * records older than the window or past its byte cap. */
+static void kps__sink_keep(kps_sink_t *s, kps__sink_rec_t *r, uint64_t now) {
+  r->next = NULL;
+  r->acked_at = now;
+  if (s->kept_tail)
+    s->kept_tail->next = r;
+  else
+    s->kept = r;
+  s->kept_tail = r;
+  s->kept_count++;
+  s->kept_bytes += r->len;
+}
+
+static void kps__sink_trim_kept(kps_sink_t *s, uint64_t now) {
+  while (s->kept && (s->kept_bytes > KPS__SINK_REPLAY_BYTES || now - s->kept->acked_at > KPS__SINK_REPLAY_MS)) {
+    kps__sink_rec_t *r = s->kept;
+    s->kept = r->next;
+    if (!s->kept) s->kept_tail = NULL;
+    s->kept_count--;
+    s->kept_bytes -= r->len;
+    free(r->data);
+    free(r);
+  }
+  s->st.replay_bytes = s->kept_bytes;
+}
+
+/* The connection was reset: what it acknowledged within the window may be
+ * unread, so those records go back to the front of the queue (at least
+ * once; the collector may see them twice). */
+static void kps__sink_replay_kept(kps_sink_t *s) {
+  kps__sink_trim_kept(s, uv_now(s->loop));
+  if (!s->kept) return;
+  s->kept_tail->next = s->head;
+  if (!s->head) s->tail = s->kept_tail;
+  s->head = s->kept;
+  s->st.records_sent -= s->kept_count;
+  s->st.bytes_sent -= s->kept_bytes;
+  s->st.records_replayed += s->kept_count;
+  s->st.queue_depth += s->kept_count;
+  s->st.queue_bytes += s->kept_bytes;
+  s->kept = s->kept_tail = NULL;
+  s->kept_count = s->kept_bytes = 0;
+  s->st.replay_bytes = 0;
 }
 
 /* Everything written but not acknowledged goes out again on the next connection. */
@@ -286,9 +360,9 @@ static void kps__sink_poll_acks(kps_sink_t *s) {
     s->st.bytes_sent += r->len;
     s->st.queue_depth--;
     s->st.queue_bytes -= r->len;
-    free(r->data);
-    free(r);
+    kps__sink_keep(s, r, s->last_progress);
   }
+  kps__sink_trim_kept(s, s->last_progress);
   kps__sink_on_drained(s);
 }
 
@@ -331,7 +405,7 @@ static void kps__sink_on_batch_written(uv_write_t *req, int status) {
   c->batch.owned = NULL;
   if (c->closing || s->conn != c) return; /* cancelled: records were re-queued */
   if (status < 0) {
-    kps__sink_fail(s, KPS__SINK_FAIL_IO, uv_strerror(status));
+    kps__sink_fail(s, kps__sink_io_kind(s, status), uv_strerror(status));
     return;
   }
   s->last_progress = uv_now(s->loop);
@@ -402,8 +476,13 @@ static void kps__sink_fail(kps_sink_t *s, kps__sink_fail_t kind, const char *why
   case KPS__SINK_FAIL_CONNECT: s->st.connect_failures++; break;
   case KPS__SINK_FAIL_TLS: s->st.tls_failures++; break;
   case KPS__SINK_FAIL_IO: s->st.write_errors++; break;
+  case KPS__SINK_FAIL_RESET: s->st.write_errors++; break;
   case KPS__SINK_FAIL_CLOSED: break;
   }
+  if (kind == KPS__SINK_FAIL_RESET)
+    kps__sink_replay_kept(s);
+  else
+    kps__sink_release_kept(s);
   if (s->conn) {
     kps__sink_conn_t *c = s->conn;
     s->conn = NULL;
@@ -496,7 +575,7 @@ static void kps__sink_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t
     kps__sink_on_peer_closed(s);
   } else if (nread < 0) {
     snprintf(why, sizeof(why), "read failed: %s", uv_strerror((int)nread));
-    kps__sink_fail(s, s->state == KPS__SINK_READY ? KPS__SINK_FAIL_IO : KPS__SINK_FAIL_CONNECT, why);
+    kps__sink_fail(s, kps__sink_io_kind(s, (int)nread), why);
   } else {
     kps__sink_transport_result(s, s->transport->conn_input(c, buf->base, (size_t)nread));
   }
@@ -632,6 +711,7 @@ static void kps__sink_on_timer(uv_timer_t *t) {
       s->state = KPS__SINK_IDLE;
       s->st.connected = 0;
       uv_timer_stop(&s->ack_timer);
+      kps__sink_release_kept(s);
       kps__sink_conn_close(c, 1);
       KPS_INFO("sink %s: closed idle connection", s->name);
     }

@@ -10,7 +10,11 @@
  * stack has acknowledged all of its bytes (ioctl SIOCOUTQ on the socket).
  * If the connection breaks first, the unacknowledged records are sent again
  * on the next connection, so a collector restart loses nothing that fit in
- * the queue; only records of the write in flight may arrive twice.
+ * the queue.  Acknowledged is not read: a collector that stops with unread
+ * data resets the connection, so the records acknowledged in the last 2 s
+ * (at most 1 MiB, the replay window) are kept and, after a reset, queued
+ * again.  Delivery is at least once: records of the write in flight and of
+ * the replay window may arrive twice.
  *
  * Drop policy: a record that does not fit the byte or entry cap is refused
  * at enqueue time (drop-newest) and counted by reason; an accepted record is
@@ -54,6 +58,8 @@ typedef struct kps_sink_stats_s {
   uint64_t records_sent;       /* acknowledged by the collector's TCP stack */
   uint64_t bytes_sent;         /* payload bytes of records_sent */
   uint64_t records_resent;     /* records written again after a broken connection */
+  uint64_t records_replayed;   /* acknowledged records queued again after a reset */
+  size_t replay_bytes;         /* bytes held in the replay window (at most 1 MiB) */
   uint64_t dropped[KPS_SINK_DROP__COUNT];
   uint64_t connects;           /* successful connections (after TLS handshake) */
   uint64_t reconnects;         /* connection attempts after the first one */

@@ -32,6 +32,7 @@ typedef struct kps__sink_rec_s {
   size_t len;
   uint64_t wire_end; /* wire offset on the current connection just past its last byte */
   uint32_t writes;   /* times handed to a connection (>1 means re-sent) */
+  uint64_t acked_at; /* loop time of its acknowledgement (replay window) */
 } kps__sink_rec_t;
 
 /* The single record batch a connection may have in flight (embedded in it). */

@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "sink.h"
 #include "sink_test_util.h"
@@ -290,6 +294,72 @@ static void test_collector_restart(void) {
   CHECK_EQ(t_collector_count(&a) + t_collector_count(&b), prod.total + dups);
   t_note("restart: duplicates=%llu records_resent=%llu connects=%llu", (unsigned long long)dups,
          (unsigned long long)st.records_resent, (unsigned long long)st.connects);
+  t_finish(&loop, 2000, &s, 1);
+}
+
+/* 3b. Acknowledged is not read: a collector whose listener closes with our
+ * connection still in its accept queue (data acknowledged by its kernel,
+ * never read) resets it.  The replay window sends those records again. */
+static int pred_kernel_acked(void *ud) {
+  wait_t *w = ud;
+  kps_sink_stats_t st = t_stats(w->sink);
+
+  return st.records_sent >= w->n && st.queue_depth == 0;
+}
+
+static void test_reset_after_ack(void) {
+  uv_loop_t loop;
+  t_collector_t b;
+  kps_sink_config_t cfg;
+  kps_sink_t *s;
+  kps_sink_stats_t st;
+  struct sockaddr_in sa;
+  socklen_t salen = sizeof(sa);
+  const char *files[1];
+  wait_t w;
+  int lfd, one = 1;
+  const unsigned total = 200;
+  const size_t size = 100;
+
+  t_loop_init(&loop);
+  lfd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(lfd >= 0);
+  CHECK(setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0);
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+  CHECK(listen(lfd, 8) == 0); /* never accepted */
+  CHECK(getsockname(lfd, (struct sockaddr *)&sa, &salen) == 0);
+  cfg = cfg_for(ntohs(sa.sin_port));
+  s = acquire_ok(&loop, &cfg);
+  enqueue_range(s, 0, total, size);
+  w.sink = s;
+  w.col = NULL;
+  w.n = total;
+  CHECK(t_run_until(&loop, pred_kernel_acked, &w, 10000));
+  st = t_stats(s);
+  CHECK_EQ(st.records_sent, total);
+  CHECK_EQ(st.replay_bytes, total * size); /* all in the window */
+  CHECK_EQ(st.records_replayed, 0);
+
+  close(lfd); /* the kernel resets the queued connection: 200 records unread */
+  t_collector_start(&b, "b", ntohs(sa.sin_port), NULL);
+  w.col = &b;
+  CHECK(t_run_until(&loop, pred_delivered, &w, 15000));
+  t_collector_stop(&b);
+  files[0] = b.out;
+  CHECK_EQ(check_all_delivered(files, 1, total), 0);
+  check_file_exact(b.out, 0, total, size); /* in order, once each */
+  st = t_stats(s);
+  CHECK_EQ(st.records_replayed, total);
+  CHECK_EQ(st.records_sent, total);
+  CHECK_EQ(st.records_enqueued, total);
+  CHECK_EQ(st.queue_depth, 0);
+  CHECK(st.write_errors >= 1);
+  CHECK_EQ(st.connects, 2);
+  t_note("reset_after_ack: replayed=%llu resent=%llu", (unsigned long long)st.records_replayed,
+         (unsigned long long)st.records_resent);
   t_finish(&loop, 2000, &s, 1);
 }
 
@@ -667,6 +737,7 @@ int main(int argc, char **argv) {
       {"order_batching", test_order_batching},
       {"down_at_start", test_down_at_start},
       {"collector_restart", test_collector_restart},
+      {"reset_after_ack", test_reset_after_ack},
       {"rst", test_rst},
       {"no_read", test_no_read},
       {"keepalive", test_keepalive},

@@ -270,11 +270,13 @@ static void sink_status(kps_sink_t *sink, void *ud) {
   kps_status_counter(st, "records_sent", s.records_sent);
   kps_status_counter(st, "bytes_sent", s.bytes_sent);
   kps_status_counter(st, "records_resent", s.records_resent);
+  kps_status_counter(st, "records_replayed", s.records_replayed);
   kps_status_begin(st, "dropped");
   for (int i = 0; i < KPS_SINK_DROP__COUNT; i++) kps_status_counter(st, drop_names[i], s.dropped[i]);
   kps_status_end(st);
   kps_status_counter(st, "queue_depth", s.queue_depth);
   kps_status_counter(st, "queue_bytes", s.queue_bytes);
+  kps_status_counter(st, "replay_bytes", s.replay_bytes);
   kps_status_counter(st, "connects", s.connects);
   kps_status_counter(st, "reconnects", s.reconnects);
   kps_status_counter(st, "connect_failures", s.connect_failures);
