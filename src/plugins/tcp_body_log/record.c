@@ -294,25 +294,37 @@ static void header_value(scan_t *sc, size_t v0, size_t v1, const char **p, size_
   }
 }
 
+/* Steps to the next member of an object whose '{' was consumed: returns 1
+ * with its key in [*a, *b) and pos at its value, 0 past the closing '}',
+ * or -1 on a syntax error. */
+static int next_member(scan_t *sc, int *first, size_t *a, size_t *b) {
+  ws(sc);
+  if (at(sc, '}')) {
+    sc->pos++;
+    return 0;
+  }
+  if (!*first) {
+    if (!at(sc, ',')) return -1;
+    sc->pos++;
+    ws(sc);
+  }
+  *first = 0;
+  if (scan_string(sc, a, b) != 0) return -1;
+  ws(sc);
+  if (!at(sc, ':')) return -1;
+  sc->pos++;
+  ws(sc);
+  return 1;
+}
+
 /* The headers object of a part: gathers its facts, redacts named values. */
 static int walk_headers(scan_t *sc, part_t *part) {
   size_t a, b, v0;
-  int first = 1;
+  int first = 1, emitted = 0, more;
   if (++sc->depth > MAX_DEPTH) return -1;
   sc->pos++;
   if (sc->emit) put(sc->out, "{", 1);
-  ws(sc);
-  while (!at(sc, '}')) {
-    if (!first) {
-      if (!at(sc, ',')) return -1;
-      sc->pos++;
-      ws(sc);
-    }
-    if (scan_string(sc, &a, &b) != 0) return -1;
-    ws(sc);
-    if (!at(sc, ':')) return -1;
-    sc->pos++;
-    ws(sc);
+  while ((more = next_member(sc, &first, &a, &b)) == 1) {
     v0 = sc->pos;
     if (skip_value(sc) != 0) return -1;
     if (!sc->emit) {
@@ -335,7 +347,7 @@ static int walk_headers(scan_t *sc, part_t *part) {
         part->chunked = 1;
       }
     } else {
-      if (!first) put(sc->out, ",", 1);
+      if (emitted++) put(sc->out, ",", 1);
       copy(sc, a - 1, b + 1);
       put(sc->out, ":", 1);
       if (tbl_json_key_matches(sc->s + a, b - a, sc->o->redact_headers, sc->o->nredact_headers))
@@ -343,10 +355,8 @@ static int walk_headers(scan_t *sc, part_t *part) {
       else
         copy(sc, v0, sc->pos);
     }
-    first = 0;
-    ws(sc);
   }
-  sc->pos++;
+  if (more < 0) return -1;
   sc->depth--;
   if (sc->emit) put(sc->out, "}", 1);
   return 0;
@@ -355,23 +365,11 @@ static int walk_headers(scan_t *sc, part_t *part) {
 /* "request" or "response": our body fields replace any of the same name. */
 static int walk_part(scan_t *sc, part_t *part) {
   size_t a, b, v0;
-  int first = 1, kept = 0;
+  int first = 1, kept = 0, more;
   if (++sc->depth > MAX_DEPTH) return -1;
   sc->pos++;
   if (sc->emit) put(sc->out, "{", 1);
-  ws(sc);
-  while (!at(sc, '}')) {
-    if (!first) {
-      if (!at(sc, ',')) return -1;
-      sc->pos++;
-      ws(sc);
-    }
-    first = 0;
-    if (scan_string(sc, &a, &b) != 0) return -1;
-    ws(sc);
-    if (!at(sc, ':')) return -1;
-    sc->pos++;
-    ws(sc);
+  while ((more = next_member(sc, &first, &a, &b)) == 1) {
     int ours = 0;
     for (size_t i = 0; i < sizeof(body_keys) / sizeof(body_keys[0]); i++)
       ours |= key_is(sc, a, b, body_keys[i]);
@@ -392,9 +390,8 @@ static int walk_part(scan_t *sc, part_t *part) {
         copy(sc, v0, sc->pos);
       }
     }
-    ws(sc);
   }
-  sc->pos++;
+  if (more < 0) return -1;
   sc->depth--;
   if (sc->emit) {
     if (kept && part->fields_len) put(sc->out, ",", 1);
@@ -407,26 +404,14 @@ static int walk_part(scan_t *sc, part_t *part) {
 /* The whole serialize object, in either mode. */
 static int walk(scan_t *sc) {
   size_t a, b, v0;
-  int first = 1, kept = 0;
+  int first = 1, kept = 0, more;
   sc->pos = 0;
   sc->depth = 1;
   ws(sc);
   if (!at(sc, '{')) return -1;
   sc->pos++;
   if (sc->emit) put(sc->out, "{", 1);
-  ws(sc);
-  while (!at(sc, '}')) {
-    if (!first) {
-      if (!at(sc, ',')) return -1;
-      sc->pos++;
-      ws(sc);
-    }
-    first = 0;
-    if (scan_string(sc, &a, &b) != 0) return -1;
-    ws(sc);
-    if (!at(sc, ':')) return -1;
-    sc->pos++;
-    ws(sc);
+  while ((more = next_member(sc, &first, &a, &b)) == 1) {
     v0 = sc->pos;
     if (key_is(sc, a, b, TBL_EXCHANGE_KEY)) { /* ours: never in the record */
       if (skip_value(sc) != 0) return -1;
@@ -435,7 +420,6 @@ static int walk(scan_t *sc) {
       t.pos = v0;
       if (!sc->emit && sc->key == NULL && scan_string(&t, &k0, &k1) == 0)
         sc->key = sc->s + k0, sc->keylen = k1 - k0;
-      ws(sc);
       continue;
     }
     if (sc->emit) {
@@ -471,9 +455,8 @@ static int walk(scan_t *sc) {
           sc->uri = s1 > s0;
       }
     }
-    ws(sc);
   }
-  sc->pos++;
+  if (more < 0) return -1;
   ws(sc);
   if (sc->pos != sc->len) return -1; /* trailing bytes */
   if (sc->emit) {
