@@ -479,7 +479,10 @@ static void kps__sink_fail(kps_sink_t *s, kps__sink_fail_t kind, const char *why
   case KPS__SINK_FAIL_RESET: s->st.write_errors++; break;
   case KPS__SINK_FAIL_CLOSED: break;
   }
-  if (kind == KPS__SINK_FAIL_RESET)
+  /* A reset, or a TLS alert after the handshake (a TLS 1.3 server refuses a
+   * client certificate only after the client has started sending), can
+   * discard what TCP acknowledged. */
+  if (kind == KPS__SINK_FAIL_RESET || (kind == KPS__SINK_FAIL_TLS && was_ready))
     kps__sink_replay_kept(s);
   else
     kps__sink_release_kept(s);
