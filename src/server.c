@@ -52,8 +52,8 @@ int64_t kps__id_base(void) { return id_base; }
  * than KPS_HEAP_SLACK since their lowest point after the last trim, hand
  * the free pages back (malloc_trim releases pages in the middle of the
  * heap too, not only at its top).  Steady load frees and reuses the same
- * memory and never triggers it. */
-#define KPS_HEAP_SLACK (4u << 20)
+ * memory, so it rarely triggers then; a trim costs a few page faults. */
+#define KPS_HEAP_SLACK (1u << 20)
 
 static void trim_heap(void) {
 #ifdef __GLIBC__
