@@ -53,7 +53,7 @@ TEST(rss_returns_after_large_bodies) {
     FAIL("RSS grew by only %ld KiB: the test did not load the heap", rss_contexts - rss0);
   long rss = 0;
   int64_t trims = 0;
-  for (int i = 0; i < 50; i++) { /* the tick runs once a second */
+  for (int i = 0; i < 100; i++) { /* the tick runs once a second */
     usleep(100000);
     rss = fk_server_rss_kib(&srv);
     trims = kh_status(&k, "server", "heap_trims");
