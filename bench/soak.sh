@@ -21,8 +21,11 @@
 # and the run passes when every request served is either received or
 # counted as dropped (missing == dropped), duplicates are at most the
 # records the server counted as re-sent, the server never restarted, and
-# RSS after warm-up (the first 20 % of the run) grew by less than
-# max(2 MiB, 5 %).  Results: <out>/soak.txt, rss.tsv, status.json.
+# RSS is flat after warm-up (the first 20 % of the run): its baseline (the
+# lowest sample of each minute) and its idle value after the drain stay
+# within max(2 MiB, 5 %) of the warm-up value.  Peaks while the collector
+# is down are the queue at work and are reported, not judged.
+# Results: <out>/soak.txt, rss.tsv, status.json.
 # Environment: KPS_SERVER, KPS_COLLECTOR (default: build-soak/ in the repo,
 # built when missing).  Run it niced on a shared machine: nice -n 10 ...
 set -eu
@@ -202,7 +205,8 @@ WRK_PID=""
 # Drain: every record the server holds reaches the collector.
 drained() { [ "$(status | jq '[.Plugins."tcp-body-log".sinks[]?.queue_depth] | add // 0')" = 0 ]; }
 wait_until 120 "the queue to drain" drained
-sleep 1
+sleep 3 # the housekeeping tick hands freed heap back once a second
+rss_idle=$(awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status")
 status > "$OUT/status.json"
 stop_collector
 
@@ -220,14 +224,24 @@ resent=$(jq "[$P.sinks[]?.records_resent] | add // 0" "$OUT/status.json")
 reconnects=$(jq "[$P.sinks[]?.reconnects] | add // 0" "$OUT/status.json")
 served_200=$(grep -c '"POST /soak/?n=[0-9]*-[0-9]* HTTP/1.1" 200 ' "$GW/logs/access.log" || true)
 
-# RSS: the first 20 % is warm-up
+# RSS: the first 20 % is warm-up.  Flat means no creep: the baseline (the
+# lowest sample of each minute; a collector outage legitimately holds the
+# queued records for a moment, bounded by queue_max_bytes) does not grow,
+# and once idle the server is back within the allowance of warm-up.
 samples=$(($(wc -l < "$OUT/rss.tsv") - 1))
 warm=$(awk -F'\t' -v d="$DURATION" 'NR > 1 && $1 >= d / 5 { print $2; exit }' "$OUT/rss.tsv")
 last=$(awk -F'\t' 'NR > 1 { v = $2 } END { print v }' "$OUT/rss.tsv")
 peak=$(awk -F'\t' -v d="$DURATION" 'NR > 1 && $1 >= d / 5 && $2 > m { m = $2 } END { print m + 0 }' "$OUT/rss.tsv")
 first=$(awk -F'\t' 'NR == 2 { print $2 }' "$OUT/rss.tsv")
 allowed=$(awk -v w="$warm" 'BEGIN { a = w * 0.05; if (a < 2048) a = 2048; print int(a) }')
-growth=$((peak - warm))
+# per-minute minimums after warm-up: "minute min" lines
+awk -F'\t' -v d="$DURATION" 'NR > 1 && $1 >= d / 5 { m = int($1 / 60); if (!(m in lo) || $2 < lo[m]) lo[m] = $2 }
+  END { for (m in lo) print m, lo[m] }' "$OUT/rss.tsv" | sort -n > "$T/minmins"
+base_first=$(head -n 1 "$T/minmins" | cut -d' ' -f2)
+base_last=$(tail -n 1 "$T/minmins" | cut -d' ' -f2)
+creep=$((base_last - base_first))
+idle_growth=$((rss_idle - warm))
+heap_trims=$(jq '.Counters.heap_trims // 0' "$OUT/status.json")
 
 {
   echo "soak: $(date -u +%Y-%m-%dT%H:%MZ), ${DURATION} s, $CONN connections, ${DELAY} ms between requests, ${BODY}-byte bodies"
@@ -236,7 +250,8 @@ growth=$((peak - warm))
   echo "sent (gateway access log): $sent ($served_200 with status 200)"
   echo "received: $received lines, $unique distinct requests, $((received - unique)) duplicates (server re-sent $resent)"
   echo "missing: $missing; counted as dropped by the server: $dropped; received but never sent: $unknown"
-  echo "RSS (KiB): start $first, after warm-up $warm, peak after warm-up $peak, end $last; growth $growth (allowed $allowed); $samples samples"
+  echo "RSS (KiB): start $first, after warm-up $warm, peak after warm-up $peak, last sample under load $last, idle after the drain $rss_idle; $samples samples"
+  echo "RSS baseline (lowest sample per minute after warm-up): $(cut -d' ' -f2 "$T/minmins" | paste -sd' ' -); creep $creep, idle vs warm-up $idle_growth (allowed $allowed each); heap trims $heap_trims"
 } > "$OUT/soak.txt"
 cat "$OUT/soak.txt"
 
@@ -245,5 +260,6 @@ ok=1
 [ "$unknown" = 0 ] || { echo "FAIL: $unknown records the gateway never served"; ok=0; }
 [ $((received - unique)) -le "$resent" ] || { echo "FAIL: more duplicates than re-sent records"; ok=0; }
 [ "$sent" -gt 0 ] && [ "$served_200" = "$sent" ] || { echo "FAIL: requests failed at the gateway"; ok=0; }
-[ "$growth" -le "$allowed" ] || { echo "FAIL: RSS grew by $growth KiB after warm-up"; ok=0; }
+[ "$creep" -le "$allowed" ] || { echo "FAIL: the RSS baseline grew by $creep KiB after warm-up"; ok=0; }
+[ "$idle_growth" -le "$allowed" ] || { echo "FAIL: idle RSS $rss_idle KiB, $idle_growth over warm-up"; ok=0; }
 [ "$ok" = 1 ] && echo "soak: PASS" || exit 1
