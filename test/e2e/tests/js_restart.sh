@@ -29,7 +29,7 @@ start_gateway "$GW" --conf "$T/kong.conf" --yml "$T/kong.yml" --http-port "$GW_P
 js_wait_ready
 
 pid1=$(server_pid js-bodylog)
-assert_grep "$GW/logs/error.log" "\[info\].*\[js-bodylog:$pid1\] .*server started at" "server output logged at info with [name:pid]"
+wait_grep 10 "$GW/logs/error.log" "\[info\].*\[js-bodylog:$pid1\] .*server started at" "server output logged at info with [name:pid]"
 
 code=$(http POST /echo --data-binary 'one')
 assert_eq "$code" 200 "request before the kill"

@@ -58,6 +58,11 @@ assert_grep() { # file pattern what
   ok "$3"
 }
 
+# The gateway logs a plugin server's output as it reads it: give it a moment.
+wait_grep() { # seconds file pattern what
+  wait_until "$1" "$4" grep -q -- "$3" "$2"
+  ok "$4"
+}
 assert_no_grep() { # file pattern what
   if grep -q -- "$2" "$1"; then fail "$3: unexpected line matching [$2] in $1"; fi
   ok "$3"
