@@ -1,6 +1,7 @@
 /* test_record.c: tcp-body-log's record builder and body helpers: the exact
  * fields a record carries for each kind of body. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <stdint.h>
 
 #include "body.h"
@@ -259,6 +260,40 @@ TEST(exchange_ttl_and_entry_cap) {
   ASSERT_EQ(s1.evicted - s0.evicted, 1);
   ASSERT_EQ(s1.lost - s0.lost, 2);
   ASSERT(s1.expired - s0.expired >= 1);
+  tbl_exchange_clear();
+}
+
+/* The join key's exact shape, and a strict reading of it: anything but
+ * 8 lowercase hex digits, '-' and the decimal id is not ours. */
+TEST(exchange_key_shape_and_strict_parse) {
+  char key[TBL_KEY_MAX], bad[TBL_KEY_MAX + 8];
+  tbl_exchange_set_limits(100000, 1 << 20, 100);
+  tbl_exchange_t *ex = tbl_exchange_new(0, key);
+  ASSERT(ex != NULL);
+  size_t len = strlen(key);
+  ASSERT(len >= 10);
+  ASSERT_EQ(key[8], '-');
+  for (size_t i = 0; i < 8; i++) ASSERT(strchr("0123456789abcdef", key[i]) != NULL);
+  char idtext[24];
+  snprintf(idtext, sizeof(idtext), "%lld", (long long)ex->node.id);
+  ASSERT_EQ(strcmp(key + 9, idtext), 0);
+  tbl_exchange_stats_t s0, s1;
+  tbl_exchange_get_stats(&s0);
+  static const char *const around[][2] = {{" ", ""}, {"", " "}, {"+", ""}, {"0x", ""}, {"", "0"}, {"", "-1"}};
+  for (size_t f = 0; f < sizeof(around) / sizeof(around[0]); f++) {
+    snprintf(bad, sizeof(bad), "%s%s%s", around[f][0], key, around[f][1]);
+    ASSERT(tbl_exchange_take(bad, strlen(bad), 1) == NULL);
+  }
+  snprintf(bad, sizeof(bad), "%s", key);
+  bad[0] = bad[0] == 'f' ? 'e' : 'f'; /* another process's nonce */
+  ASSERT(tbl_exchange_take(bad, len, 1) == NULL);
+  bad[0] = key[0];
+  for (size_t i = 0; i < 8; i++) bad[i] = (char)toupper((unsigned char)key[i]);
+  if (strcmp(bad, key) != 0) ASSERT(tbl_exchange_take(bad, len, 1) == NULL);
+  tbl_exchange_get_stats(&s1);
+  ASSERT(s1.lost - s0.lost >= 7);
+  ASSERT(tbl_exchange_take(key, len, 1) == ex); /* still there, untouched */
+  tbl_exchange_free(ex);
   tbl_exchange_clear();
 }
 

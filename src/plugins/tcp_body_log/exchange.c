@@ -52,6 +52,45 @@ static void sweep(uint64_t now_ms) {
   while (oldest != NULL && now_ms - oldest->created_ms >= ttl_ms) drop_oldest(&stats.expired);
 }
 
+/* The key: 8 lowercase hex digits of this process's nonce, '-', the
+ * context's id in decimal (ids are positive).  Written and read by hand:
+ * this runs twice per exchange. */
+static void format_key(char *key, uint32_t n, int64_t id) {
+  static const char hex[] = "0123456789abcdef";
+  char digits[20];
+  size_t nd = 0, k = 0;
+  uint64_t v = id > 0 ? (uint64_t)id : 0;
+  for (int i = 7; i >= 0; i--) key[k++] = hex[(n >> (4 * i)) & 0xf];
+  key[k++] = '-';
+  do {
+    digits[nd++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (nd > 0) key[k++] = digits[--nd];
+  key[k] = '\0';
+}
+
+/* The inverse of format_key, strict: exactly 8 hex digits, '-', 1 to 18
+ * decimal digits, nothing else. */
+static int parse_key(const char *key, size_t len, uint32_t *n, int64_t *id) {
+  uint32_t h = 0;
+  int64_t v = 0;
+  if (len < 10 || len > 27 || key[8] != '-') return -1;
+  for (size_t i = 0; i < 8; i++) {
+    char c = key[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return -1;
+    h = h << 4 | (uint32_t)d;
+  }
+  for (size_t i = 9; i < len; i++) {
+    if (key[i] < '0' || key[i] > '9') return -1;
+    v = v * 10 + (key[i] - '0');
+  }
+  *n = h;
+  *id = v;
+  return 0;
+}
+
 tbl_exchange_t *tbl_exchange_new(uint64_t now_ms, char *key) {
   if (nonce == 0) {
     if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
@@ -71,7 +110,7 @@ tbl_exchange_t *tbl_exchange_new(uint64_t now_ms, char *key) {
   newest = ex;
   stats.live++;
   stats.created++;
-  snprintf(key, TBL_KEY_MAX, "%08" PRIx32 "-%" PRId64, nonce, ex->node.id);
+  format_key(key, nonce, ex->node.id);
   return ex;
 }
 
@@ -101,17 +140,10 @@ tbl_exchange_t *tbl_exchange_lookup(int64_t id) {
 }
 
 tbl_exchange_t *tbl_exchange_take(const char *key, size_t keylen, uint64_t now_ms) {
-  char buf[TBL_KEY_MAX];
-  unsigned long n;
-  long long id;
-  int used = 0;
+  uint32_t n;
+  int64_t id;
   sweep(now_ms);
-  if (keylen >= sizeof(buf)) goto lost;
-  memcpy(buf, key, keylen);
-  buf[keylen] = '\0';
-  if (sscanf(buf, "%8lx-%lld%n", &n, &id, &used) != 2 || (size_t)used != keylen ||
-      (uint32_t)n != nonce)
-    goto lost;
+  if (parse_key(key, keylen, &n, &id) != 0 || n != nonce) goto lost;
   tbl_exchange_t *ex = tbl_exchange_lookup(id);
   if (ex == NULL) goto lost;
   unlink_ex(ex);

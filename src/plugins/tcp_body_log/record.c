@@ -65,7 +65,12 @@ static void puts_(buf_t *b, const char *s) { put(b, s, strlen(s)); }
 
 static void put_num(buf_t *b, unsigned long long v) {
   char n[24];
-  put(b, n, (size_t)snprintf(n, sizeof(n), "%llu", v));
+  size_t i = sizeof(n);
+  do {
+    n[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  put(b, n + i, sizeof(n) - i);
 }
 
 /* Bytes that end a run inside a JSON string: '"', '\\' and controls. */
