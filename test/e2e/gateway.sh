@@ -73,6 +73,13 @@ cmd_start() {
   [ -f "$yml" ] || die "no such kong.yml: $yml"
   yml=$(abspath "$yml")
   [ -n "$level" ] || level=$(conf_get "$conf" log_level notice)
+  # Kong's nginx_http_* directive injection, for the one that changes how
+  # request bodies are buffered (and so what a plugin can read)
+  body_buf=$(conf_get "$conf" nginx_http_client_body_buffer_size 8k)
+  case "$body_buf" in
+    [0-9]*) case "$body_buf" in *[!0-9kKmM]*) die "nginx_http_client_body_buffer_size: not a size: $body_buf" ;; esac ;;
+    *) die "nginx_http_client_body_buffer_size: not a size: $body_buf" ;;
+  esac
 
   mkdir -p "$workdir/logs" "$workdir/tmp"
   workdir=$(cd "$workdir" && pwd)
@@ -130,9 +137,9 @@ http {
   uwsgi_temp_path $workdir/tmp/uwsgi;
   scgi_temp_path $workdir/tmp/scgi;
 
-  # Kong's defaults (kong.conf.default)
+  # Kong's defaults (kong.conf.default; nginx_http_client_body_buffer_size)
   client_max_body_size 0;
-  client_body_buffer_size 8k;
+  client_body_buffer_size $body_buf;
   large_client_header_buffers 4 16k;
   real_ip_header X-Real-IP;
   real_ip_recursive off;
