@@ -16,44 +16,13 @@
 #include "rpc.h"
 #include "server.h"
 #include "status.h"
+#include "value.h"
 
 #define ERRLEN 512
 
 typedef int (*method_fn)(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err);
 
 /* ---- parameter helpers ------------------------------------------------- */
-
-static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
-  if (m->type != MSGPACK_OBJECT_MAP) return NULL;
-  size_t n = strlen(key);
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if ((k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) && k->via.str.size == n &&
-        memcmp(k->via.str.ptr, key, n) == 0)
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
-/* Integers, and doubles without a fraction (R8). */
-static int as_int(const msgpack_object *o, int64_t *out) {
-  if (o == NULL) return -1;
-  switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-      if (o->via.u64 > (uint64_t)INT64_MAX) return -1;
-      *out = (int64_t)o->via.u64;
-      return 0;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = o->via.i64; return 0;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-      if (o->via.f64 != o->via.f64 || o->via.f64 < -9.2e18 || o->via.f64 > 9.2e18 ||
-          (double)(int64_t)o->via.f64 != o->via.f64)
-        return -1;
-      *out = (int64_t)o->via.f64;
-      return 0;
-    default: return -1;
-  }
-}
 
 /* str or bin (R7). */
 static int as_str(const msgpack_object *o, const char **p, size_t *n) {
@@ -95,11 +64,11 @@ static int m_start_instance(kps_conn_t *c, int64_t msgid, const msgpack_object *
   const char *name, *config;
   size_t namelen, configlen;
   if (want_map(param, "plugin.StartInstance", err)) return -1;
-  if (as_str(map_get(param, KPS_KEY_NAME), &name, &namelen) != 0) {
+  if (as_str(kps__value_map_get(param, KPS_KEY_NAME), &name, &namelen) != 0) {
     snprintf(err, ERRLEN, "plugin.StartInstance: Name must be a string");
     return -1;
   }
-  if (as_str(map_get(param, KPS_KEY_CONFIG), &config, &configlen) != 0) {
+  if (as_str(kps__value_map_get(param, KPS_KEY_CONFIG), &config, &configlen) != 0) {
     snprintf(err, ERRLEN, "plugin.StartInstance: Config must be a JSON string");
     return -1;
   }
@@ -121,8 +90,8 @@ static int m_start_instance(kps_conn_t *c, int64_t msgid, const msgpack_object *
 static int m_close_instance(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err) {
   int64_t id;
   /* Kong sends the bare id; tools may send {Id: n} or {InstanceId: n}. */
-  if (as_int(param, &id) != 0 && as_int(map_get(param, KPS_KEY_ID), &id) != 0 &&
-      as_int(map_get(param, KPS_KEY_INSTANCE_ID), &id) != 0) {
+  if (kps__value_int(param, &id) != 0 && kps__value_int(kps__value_map_get(param, KPS_KEY_ID), &id) != 0 &&
+      kps__value_int(kps__value_map_get(param, KPS_KEY_INSTANCE_ID), &id) != 0) {
     snprintf(err, ERRLEN, "plugin.CloseInstance: expected an instance id");
     return -1;
   }
@@ -145,11 +114,11 @@ static int m_handle_event(kps_conn_t *c, int64_t msgid, const msgpack_object *pa
   size_t elen;
   kps_phase_t phase;
   if (want_map(param, "plugin.HandleEvent", err)) return -1;
-  if (as_int(map_get(param, KPS_KEY_INSTANCE_ID), &id) != 0) {
+  if (kps__value_int(kps__value_map_get(param, KPS_KEY_INSTANCE_ID), &id) != 0) {
     snprintf(err, ERRLEN, "plugin.HandleEvent: InstanceId must be an integer");
     return -1;
   }
-  if (as_str(map_get(param, KPS_KEY_EVENT_NAME), &ename, &elen) != 0) {
+  if (as_str(kps__value_map_get(param, KPS_KEY_EVENT_NAME), &ename, &elen) != 0) {
     snprintf(err, ERRLEN, "plugin.HandleEvent: EventName must be a string");
     return -1;
   }
@@ -169,19 +138,19 @@ static int m_handle_event(kps_conn_t *c, int64_t msgid, const msgpack_object *pa
 static int m_step(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err) {
   int64_t id;
   if (want_map(param, "plugin.Step", err)) return -1;
-  if (as_int(map_get(param, KPS_KEY_EVENT_ID), &id) != 0) {
+  if (kps__value_int(kps__value_map_get(param, KPS_KEY_EVENT_ID), &id) != 0) {
     snprintf(err, ERRLEN, "plugin.Step: EventId must be an integer");
     return -1;
   }
   /* R12: no Data key means the PDK call returned nil. */
-  return kps__event_step(c, msgid, id, map_get(param, KPS_KEY_DATA), err, ERRLEN);
+  return kps__event_step(c, msgid, id, kps__value_map_get(param, KPS_KEY_DATA), err, ERRLEN);
 }
 
 /* Kong 2.x sends StepError for `nil, err` results: the plugin sees nil. */
 static int m_step_error(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err) {
   int64_t id;
   if (want_map(param, "plugin.StepError", err)) return -1;
-  if (as_int(map_get(param, KPS_KEY_EVENT_ID), &id) != 0) {
+  if (kps__value_int(kps__value_map_get(param, KPS_KEY_EVENT_ID), &id) != 0) {
     snprintf(err, ERRLEN, "plugin.StepError: EventId must be an integer");
     return -1;
   }
@@ -191,7 +160,7 @@ static int m_step_error(kps_conn_t *c, int64_t msgid, const msgpack_object *para
 static int m_get_plugin_info(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err) {
   const char *name;
   size_t n;
-  if (as_str(param, &name, &n) != 0 && as_str(map_get(param, KPS_KEY_NAME), &name, &n) != 0) {
+  if (as_str(param, &name, &n) != 0 && as_str(kps__value_map_get(param, KPS_KEY_NAME), &name, &n) != 0) {
     snprintf(err, ERRLEN, "plugin.GetPluginInfo: expected a plugin name");
     return -1;
   }
@@ -211,7 +180,7 @@ static int m_get_status(kps_conn_t *c, int64_t msgid, const msgpack_object *para
 
 static int m_instance_status(kps_conn_t *c, int64_t msgid, const msgpack_object *param, char *err) {
   int64_t id;
-  if (as_int(param, &id) != 0 && as_int(map_get(param, KPS_KEY_ID), &id) != 0) {
+  if (kps__value_int(param, &id) != 0 && kps__value_int(kps__value_map_get(param, KPS_KEY_ID), &id) != 0) {
     snprintf(err, ERRLEN, "plugin.InstanceStatus: expected an instance id");
     return -1;
   }
@@ -278,7 +247,7 @@ int kps__dispatch(kps_conn_t *c, const msgpack_object *msg) {
 
   /* R4: [0, msgid, method, params] */
   if (msg->type != MSGPACK_OBJECT_ARRAY || msg->via.array.size < 1 ||
-      as_int(&msg->via.array.ptr[0], &type) != 0) {
+      kps__value_int(&msg->via.array.ptr[0], &type) != 0) {
     KPS_WARN("closing connection: message is not an RPC array");
     return -1;
   }
@@ -287,7 +256,7 @@ int kps__dispatch(kps_conn_t *c, const msgpack_object *msg) {
     KPS_DEBUG("ignoring message of type %lld", (long long)type);
     return 0;
   }
-  if (msg->via.array.size != 4 || as_int(&msg->via.array.ptr[1], &msgid) != 0 || msgid < 0) {
+  if (msg->via.array.size != 4 || kps__value_int(&msg->via.array.ptr[1], &msgid) != 0 || msgid < 0) {
     KPS_WARN("closing connection: request without a valid msgid");
     return -1;
   }

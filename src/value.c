@@ -7,6 +7,7 @@
 #include <msgpack.h>
 
 #include "kps_plugin.h"
+#include "value.h"
 
 #define OBJ(v) ((const msgpack_object *)(v))
 #define VAL(o) ((const kps_value_t *)(o))
@@ -60,21 +61,29 @@ int kps_value_bool(const kps_value_t *v, int fallback) {
   return OBJ(v)->via.boolean ? 1 : 0;
 }
 
-int64_t kps_value_integer(const kps_value_t *v, int64_t fallback) {
-  if (v == NULL) return fallback;
-  const msgpack_object *o = OBJ(v);
+int kps__value_int(const msgpack_object *o, int64_t *out) {
+  if (o == NULL) return -1;
   switch (o->type) {
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-      return o->via.u64 > (uint64_t)INT64_MAX ? fallback : (int64_t)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return o->via.i64;
+      if (o->via.u64 > (uint64_t)INT64_MAX) return -1;
+      *out = (int64_t)o->via.u64;
+      return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = o->via.i64; return 0;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
       /* Kong sends integral numbers as integers, other encoders may not. */
-      if (isfinite(o->via.f64) && floor(o->via.f64) == o->via.f64 && fabs(o->via.f64) < 9.2e18)
-        return (int64_t)o->via.f64;
-      return fallback;
-    default: return fallback;
+      if (isfinite(o->via.f64) && floor(o->via.f64) == o->via.f64 && fabs(o->via.f64) < 9.2e18) {
+        *out = (int64_t)o->via.f64;
+        return 0;
+      }
+      return -1;
+    default: return -1;
   }
+}
+
+int64_t kps_value_integer(const kps_value_t *v, int64_t fallback) {
+  int64_t n;
+  return kps__value_int(OBJ(v), &n) == 0 ? n : fallback;
 }
 
 double kps_value_number(const kps_value_t *v, double fallback) {
@@ -122,13 +131,17 @@ static int key_is(const msgpack_object *k, const char *key, size_t keylen, int n
   return nocase ? strncasecmp(s, key, n) == 0 : memcmp(s, key, n) == 0;
 }
 
-const kps_value_t *kps_value_get(const kps_value_t *v, const char *key) {
-  if (v == NULL || key == NULL || OBJ(v)->type != MSGPACK_OBJECT_MAP) return NULL;
+const msgpack_object *kps__value_map_get(const msgpack_object *o, const char *key) {
+  if (o == NULL || key == NULL || o->type != MSGPACK_OBJECT_MAP) return NULL;
   size_t keylen = strlen(key);
-  const msgpack_object_map *m = &OBJ(v)->via.map;
+  const msgpack_object_map *m = &o->via.map;
   for (uint32_t i = 0; i < m->size; i++)
-    if (key_is(&m->ptr[i].key, key, keylen, 0)) return VAL(&m->ptr[i].val);
+    if (key_is(&m->ptr[i].key, key, keylen, 0)) return &m->ptr[i].val;
   return NULL;
+}
+
+const kps_value_t *kps_value_get(const kps_value_t *v, const char *key) {
+  return VAL(kps__value_map_get(OBJ(v), key));
 }
 
 const char *kps_value_multimap_first(const kps_value_t *v, const char *key, size_t *len) {

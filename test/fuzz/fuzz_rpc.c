@@ -69,6 +69,7 @@
 #include "plugins.h"
 #include "server.h"
 #include "sink.h"
+#include "value.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -246,40 +247,9 @@ static int ninst, nev;
 static char keys[MAX_IDS][TBL_KEY_MAX];
 static int nkeys;
 
-static const msgpack_object *map_get(const msgpack_object *m, const char *key) {
-  size_t n = strlen(key);
-  if (m == NULL || m->type != MSGPACK_OBJECT_MAP) return NULL;
-  for (uint32_t i = 0; i < m->via.map.size; i++) {
-    const msgpack_object *k = &m->via.map.ptr[i].key;
-    if ((k->type == MSGPACK_OBJECT_STR || k->type == MSGPACK_OBJECT_BIN) && k->via.str.size == n &&
-        memcmp(k->via.str.ptr, key, n) == 0)
-      return &m->via.map.ptr[i].val;
-  }
-  return NULL;
-}
-
 static int is_str(const msgpack_object *o, const char *s) {
   return o != NULL && (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) &&
          o->via.str.size == strlen(s) && memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
-}
-
-/* The server's reading of an integer (dispatch.c as_int). */
-static int as_int(const msgpack_object *o, int64_t *out) {
-  switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-      if (o->via.u64 > (uint64_t)INT64_MAX) return -1;
-      *out = (int64_t)o->via.u64;
-      return 0;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = o->via.i64; return 0;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-      if (o->via.f64 != o->via.f64 || o->via.f64 < -9.2e18 || o->via.f64 > 9.2e18 ||
-          (double)(int64_t)o->via.f64 != o->via.f64)
-        return -1;
-      *out = (int64_t)o->via.f64;
-      return 0;
-    default: return -1;
-  }
 }
 
 static void remember(int64_t *ids, int *n, int64_t id) {
@@ -299,13 +269,13 @@ static void check_message(client_t *c, const msgpack_object *m) {
     dprintf(report_fd, "fuzz_rpc: conn %d <- %s\n", (int)(c - clients), buf);
   }
   if (c->nmsgs++ == 0) { /* R3 */
-    if (m->via.array.size != 3 || as_int(&a[0], &v) != 0 || v != 2 || !is_str(&a[1], "serverPid") ||
-        as_int(&a[2], &v) != 0 || v != (int64_t)getpid())
+    if (m->via.array.size != 3 || kps__value_int(&a[0], &v) != 0 || v != 2 || !is_str(&a[1], "serverPid") ||
+        kps__value_int(&a[2], &v) != 0 || v != (int64_t)getpid())
       die("first message is not [2, \"serverPid\", pid]");
     return;
   }
-  if (m->via.array.size != 4 || as_int(&a[0], &v) != 0 || v != 1) die("reply is not [1, msgid, error, result]");
-  if (as_int(&a[1], &v) != 0) die("reply msgid is not an integer");
+  if (m->via.array.size != 4 || kps__value_int(&a[0], &v) != 0 || v != 1) die("reply is not [1, msgid, error, result]");
+  if (kps__value_int(&a[1], &v) != 0) die("reply msgid is not an integer");
   int i = c->next_reply;
   while (i < c->nreqs && c->reqs[i] != v) i++;
   if (i == c->nreqs) die("reply to msgid %lld, which is not pending on this connection", (long long)v);
@@ -318,12 +288,12 @@ static void check_message(client_t *c, const msgpack_object *m) {
   }
   /* Ids and join keys handed out, for the requests that follow. */
   const msgpack_object *res = &a[3], *id;
-  if ((id = map_get(res, "Id")) != NULL && map_get(res, "StartTime") != NULL && as_int(id, &v) == 0)
+  if ((id = kps__value_map_get(res, "Id")) != NULL && kps__value_map_get(res, "StartTime") != NULL && kps__value_int(id, &v) == 0)
     remember(inst_ids, &ninst, v);
-  if ((id = map_get(res, "EventId")) != NULL && as_int(id, &v) == 0) remember(ev_ids, &nev, v);
-  const msgpack_object *d = map_get(res, "Data");
-  const msgpack_object *args = map_get(d, "Args");
-  if (is_str(map_get(d, "Method"), "kong.log.set_serialize_value") && args != NULL &&
+  if ((id = kps__value_map_get(res, "EventId")) != NULL && kps__value_int(id, &v) == 0) remember(ev_ids, &nev, v);
+  const msgpack_object *d = kps__value_map_get(res, "Data");
+  const msgpack_object *args = kps__value_map_get(d, "Args");
+  if (is_str(kps__value_map_get(d, "Method"), "kong.log.set_serialize_value") && args != NULL &&
       args->type == MSGPACK_OBJECT_ARRAY && args->via.array.size == 2 &&
       args->via.array.ptr[1].type == MSGPACK_OBJECT_STR &&
       args->via.array.ptr[1].via.str.size < TBL_KEY_MAX && nkeys < MAX_IDS) {
@@ -484,8 +454,8 @@ static void send_object(client_t *c, const uint8_t *p, size_t n, uint32_t *rng) 
     return;
   }
   if (obj.type == MSGPACK_OBJECT_ARRAY && obj.via.array.size == 4 &&
-      as_int(&obj.via.array.ptr[0], &type) == 0 && type == 0 &&
-      as_int(&obj.via.array.ptr[1], &msgid) == 0 && msgid >= 0) {
+      kps__value_int(&obj.via.array.ptr[0], &type) == 0 && type == 0 &&
+      kps__value_int(&obj.via.array.ptr[1], &msgid) == 0 && msgid >= 0) {
     if (c->nreqs < MAX_REQS) c->reqs[c->nreqs++] = msgid;
     if (translate(&obj, &z)) {
       msgpack_sbuffer sb;
