@@ -1,5 +1,6 @@
 /* body.c: body transformations for tcp-body-log (see body.h). */
 #include "body.h"
+#include "buf.h"
 
 #include <fnmatch.h>
 #include <stdint.h>
@@ -100,30 +101,6 @@ char *tbl_base64(const char *s, size_t len, size_t *outlen) {
 }
 
 /* ---- JSON masking ------------------------------------------------------ */
-
-typedef struct {
-  char *buf;
-  size_t len, cap;
-  int failed;
-} out_t;
-
-static void put(out_t *o, const char *p, size_t n) {
-  if (o->failed) return;
-  if (o->len + n + 1 > o->cap) {
-    size_t cap = o->cap ? o->cap : 256;
-    while (o->len + n + 1 > cap) cap *= 2;
-    char *b = realloc(o->buf, cap);
-    if (b == NULL) {
-      o->failed = 1;
-      return;
-    }
-    o->buf = b;
-    o->cap = cap;
-  }
-  memcpy(o->buf + o->len, p, n);
-  o->len += n;
-  o->buf[o->len] = '\0';
-}
 
 /* End of the string token starting at s[i] == '"' (index past the closing
  * quote), or len if it is cut off. */
@@ -240,7 +217,7 @@ int tbl_json_key_matches(const char *k, size_t klen, const char *const *fields, 
 int tbl_json_mask(const char *s, size_t len, const char *const *fields, size_t nfields,
                   char **out, size_t *outlen) {
   size_t i = 0, copied = 0;
-  out_t o = {0};
+  tbl_buf_t o = {0};
   int masked = 0;
   if (nfields == 0) return 0;
   while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
@@ -266,19 +243,20 @@ int tbl_json_mask(const char *s, size_t len, const char *const *fields, size_t n
     j++;
     while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
     size_t vend = value_end(s, len, j);
-    put(&o, s + copied, j - copied);
-    put(&o, "\"REDACTED\"", 10);
+    tbl_buf_put(&o, s + copied, j - copied);
+    tbl_buf_put(&o, "\"REDACTED\"", 10);
     copied = vend;
     i = vend;
     masked = 1;
   }
   if (!masked) return 0;
-  put(&o, s + copied, len - copied);
+  tbl_buf_put(&o, s + copied, len - copied);
   if (o.failed) {
-    free(o.buf);
+    free(o.p);
     return -1;
   }
-  *out = o.buf;
+  o.p[o.len] = '\0';
+  *out = o.p;
   *outlen = o.len;
   return 1;
 }

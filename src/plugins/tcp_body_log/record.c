@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "body.h"
+#include "buf.h"
 #include "exchange.h"
 
 #define MAX_DEPTH 64
@@ -38,39 +39,16 @@ void tbl_record_get_stats(tbl_record_stats_t *out) { *out = stats; }
 
 /* ---- output buffer ----------------------------------------------------- */
 
-typedef struct buf_s {
-  char *p;
-  size_t len, cap;
-  int failed;
-} buf_t;
+static void puts_(tbl_buf_t *b, const char *s) { tbl_buf_put(b, s, strlen(s)); }
 
-static void put(buf_t *b, const char *s, size_t n) {
-  if (b->failed || n == 0) return;
-  if (b->len + n + 2 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (b->len + n + 2 > cap) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-      b->failed = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-static void puts_(buf_t *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_num(buf_t *b, unsigned long long v) {
+static void put_num(tbl_buf_t *b, unsigned long long v) {
   char n[24];
   size_t i = sizeof(n);
   do {
     n[--i] = (char)('0' + v % 10);
     v /= 10;
   } while (v > 0);
-  put(b, n + i, sizeof(n) - i);
+  tbl_buf_put(b, n + i, sizeof(n) - i);
 }
 
 /* Bytes that end a run inside a JSON string: '"', '\\' and controls. */
@@ -81,31 +59,31 @@ static const unsigned char special[256] = {
 
 /* A JSON string of UTF-8 text without NUL: escapes quotes, backslashes and
  * control characters; other bytes go as they are. */
-static void put_json_string(buf_t *b, const char *s, size_t n) {
+static void put_json_string(tbl_buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t run = 0;
-  put(b, "\"", 1);
+  tbl_buf_put(b, "\"", 1);
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (!special[c]) continue;
-    put(b, s + run, i - run);
+    tbl_buf_put(b, s + run, i - run);
     run = i + 1;
     char esc[6] = {'\\', 0};
     switch (c) {
-      case '"': esc[1] = '"'; put(b, esc, 2); break;
-      case '\\': esc[1] = '\\'; put(b, esc, 2); break;
-      case '\n': esc[1] = 'n'; put(b, esc, 2); break;
-      case '\r': esc[1] = 'r'; put(b, esc, 2); break;
-      case '\t': esc[1] = 't'; put(b, esc, 2); break;
-      case '\b': esc[1] = 'b'; put(b, esc, 2); break;
-      case '\f': esc[1] = 'f'; put(b, esc, 2); break;
+      case '"': esc[1] = '"'; tbl_buf_put(b, esc, 2); break;
+      case '\\': esc[1] = '\\'; tbl_buf_put(b, esc, 2); break;
+      case '\n': esc[1] = 'n'; tbl_buf_put(b, esc, 2); break;
+      case '\r': esc[1] = 'r'; tbl_buf_put(b, esc, 2); break;
+      case '\t': esc[1] = 't'; tbl_buf_put(b, esc, 2); break;
+      case '\b': esc[1] = 'b'; tbl_buf_put(b, esc, 2); break;
+      case '\f': esc[1] = 'f'; tbl_buf_put(b, esc, 2); break;
       default:
         esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
-        put(b, esc, 6);
+        tbl_buf_put(b, esc, 6);
     }
   }
-  put(b, s + run, n - run);
-  put(b, "\"", 1);
+  tbl_buf_put(b, s + run, n - run);
+  tbl_buf_put(b, "\"", 1);
 }
 
 /* ---- the scanner ------------------------------------------------------- */
@@ -126,7 +104,7 @@ typedef struct scan_s {
   size_t len, pos;
   int depth;
   int emit;        /* 0: gather, 1: write to out */
-  buf_t *out;
+  tbl_buf_t *out;
   const tbl_record_opts_t *o;
   part_t req, resp;
   const char *key; /* the join key's value (raw), or NULL */
@@ -264,7 +242,7 @@ static int key_is(scan_t *sc, size_t a, size_t b, const char *name) {
 static void copy(scan_t *sc, size_t a, size_t b) {
   if (!sc->emit) return;
   if (!sc->spaced) {
-    put(sc->out, sc->s + a, b - a);
+    tbl_buf_put(sc->out, sc->s + a, b - a);
     return;
   }
   int in_str = 0;
@@ -277,11 +255,11 @@ static void copy(scan_t *sc, size_t a, size_t b) {
     } else if (c == '"') {
       in_str = 1;
     } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      put(sc->out, sc->s + run, i - run);
+      tbl_buf_put(sc->out, sc->s + run, i - run);
       run = i + 1;
     }
   }
-  put(sc->out, sc->s + run, b - run);
+  tbl_buf_put(sc->out, sc->s + run, b - run);
 }
 
 /* A header value: a string, or the first string of an array (raw). */
@@ -328,7 +306,7 @@ static int walk_headers(scan_t *sc, part_t *part) {
   int first = 1, emitted = 0, more;
   if (++sc->depth > MAX_DEPTH) return -1;
   sc->pos++;
-  if (sc->emit) put(sc->out, "{", 1);
+  if (sc->emit) tbl_buf_put(sc->out, "{", 1);
   while ((more = next_member(sc, &first, &a, &b)) == 1) {
     v0 = sc->pos;
     if (skip_value(sc) != 0) return -1;
@@ -352,9 +330,9 @@ static int walk_headers(scan_t *sc, part_t *part) {
         part->chunked = 1;
       }
     } else {
-      if (emitted++) put(sc->out, ",", 1);
+      if (emitted++) tbl_buf_put(sc->out, ",", 1);
       copy(sc, a - 1, b + 1);
-      put(sc->out, ":", 1);
+      tbl_buf_put(sc->out, ":", 1);
       if (tbl_json_key_matches(sc->s + a, b - a, sc->o->redact_headers, sc->o->nredact_headers))
         puts_(sc->out, "\"REDACTED\"");
       else
@@ -363,7 +341,7 @@ static int walk_headers(scan_t *sc, part_t *part) {
   }
   if (more < 0) return -1;
   sc->depth--;
-  if (sc->emit) put(sc->out, "}", 1);
+  if (sc->emit) tbl_buf_put(sc->out, "}", 1);
   return 0;
 }
 
@@ -373,7 +351,7 @@ static int walk_part(scan_t *sc, part_t *part) {
   int first = 1, kept = 0, more;
   if (++sc->depth > MAX_DEPTH) return -1;
   sc->pos++;
-  if (sc->emit) put(sc->out, "{", 1);
+  if (sc->emit) tbl_buf_put(sc->out, "{", 1);
   while ((more = next_member(sc, &first, &a, &b)) == 1) {
     int ours = 0;
     for (size_t i = 0; i < sizeof(body_keys) / sizeof(body_keys[0]); i++)
@@ -382,9 +360,9 @@ static int walk_part(scan_t *sc, part_t *part) {
       if (skip_value(sc) != 0) return -1;
     } else {
       if (sc->emit) {
-        if (kept) put(sc->out, ",", 1);
+        if (kept) tbl_buf_put(sc->out, ",", 1);
         copy(sc, a - 1, b + 1);
-        put(sc->out, ":", 1);
+        tbl_buf_put(sc->out, ":", 1);
       }
       kept++;
       if (key_is(sc, a, b, "headers") && at(sc, '{')) {
@@ -399,9 +377,9 @@ static int walk_part(scan_t *sc, part_t *part) {
   if (more < 0) return -1;
   sc->depth--;
   if (sc->emit) {
-    if (kept && part->fields_len) put(sc->out, ",", 1);
-    put(sc->out, part->fields, part->fields_len);
-    put(sc->out, "}", 1);
+    if (kept && part->fields_len) tbl_buf_put(sc->out, ",", 1);
+    tbl_buf_put(sc->out, part->fields, part->fields_len);
+    tbl_buf_put(sc->out, "}", 1);
   }
   return 0;
 }
@@ -415,7 +393,7 @@ static int walk(scan_t *sc) {
   ws(sc);
   if (!at(sc, '{')) return -1;
   sc->pos++;
-  if (sc->emit) put(sc->out, "{", 1);
+  if (sc->emit) tbl_buf_put(sc->out, "{", 1);
   while ((more = next_member(sc, &first, &a, &b)) == 1) {
     v0 = sc->pos;
     if (key_is(sc, a, b, TBL_EXCHANGE_KEY)) { /* ours: never in the record */
@@ -428,9 +406,9 @@ static int walk(scan_t *sc) {
       continue;
     }
     if (sc->emit) {
-      if (kept) put(sc->out, ",", 1);
+      if (kept) tbl_buf_put(sc->out, ",", 1);
       copy(sc, a - 1, b + 1);
-      put(sc->out, ":", 1);
+      tbl_buf_put(sc->out, ":", 1);
     }
     kept++;
     part_t *part = key_is(sc, a, b, "request") ? &sc->req : key_is(sc, a, b, "response") ? &sc->resp : NULL;
@@ -470,19 +448,19 @@ static int walk(scan_t *sc) {
     static const char *const names[2] = {"\"request\":{", "\"response\":{"};
     for (int i = 0; i < 2; i++) {
       if (parts[i]->found) continue;
-      if (kept++) put(sc->out, ",", 1);
+      if (kept++) tbl_buf_put(sc->out, ",", 1);
       puts_(sc->out, names[i]);
-      put(sc->out, parts[i]->fields, parts[i]->fields_len);
-      put(sc->out, "}", 1);
+      tbl_buf_put(sc->out, parts[i]->fields, parts[i]->fields_len);
+      tbl_buf_put(sc->out, "}", 1);
     }
-    put(sc->out, "}", 1);
+    tbl_buf_put(sc->out, "}", 1);
   }
   return 0;
 }
 
 /* ---- the body fields --------------------------------------------------- */
 
-static void add_skip(buf_t *f, tbl_skip_t why, long long size) {
+static void add_skip(tbl_buf_t *f, tbl_skip_t why, long long size) {
   puts_(f, "\"body_skipped\":\"");
   puts_(f, skip_names[why]);
   puts_(f, "\"");
@@ -494,7 +472,7 @@ static void add_skip(buf_t *f, tbl_skip_t why, long long size) {
 }
 
 /* body, body_encoding, body_size, body_truncated for captured bytes. */
-static void add_body(buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t *o) {
+static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t *o) {
   const char *p = c->data ? c->data : "";
   size_t n = tbl_truncate_point(p, c->len, c->size, o->max_body_size);
   int truncated = c->size > n;
@@ -518,10 +496,10 @@ static void add_body(buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t 
   } else {
     size_t blen = 0;
     char *b64 = tbl_base64(p, n, &blen);
-    put(f, "\"", 1);
+    tbl_buf_put(f, "\"", 1);
     if (b64 == NULL) f->failed = 1;
-    else put(f, b64, blen);
-    put(f, "\"", 1);
+    else tbl_buf_put(f, b64, blen);
+    tbl_buf_put(f, "\"", 1);
     free(b64);
     puts_(f, ",\"body_encoding\":\"base64\"");
     stats.bodies_base64++;
@@ -534,7 +512,7 @@ static void add_body(buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t 
   free(masked);
 }
 
-static void body_fields(buf_t *f, int enabled, int have_key, const tbl_exchange_t *ex,
+static void body_fields(tbl_buf_t *f, int enabled, int have_key, const tbl_exchange_t *ex,
                         const tbl_captured_t *c, int is_request, int was_proxied, const part_t *part,
                         const tbl_record_opts_t *o) {
   if (!enabled) {
@@ -580,7 +558,7 @@ static int proxied(const scan_t *sc) {
 
 char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_t *o,
                        uint64_t now_ms, size_t *outlen, char *err, size_t errlen) {
-  buf_t out = {0}, freq = {0}, fresp = {0};
+  tbl_buf_t out = {0}, freq = {0}, fresp = {0};
   scan_t sc;
   memset(&sc, 0, sizeof(sc));
   sc.s = serialize;
@@ -605,8 +583,10 @@ char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_
   sc.resp.fields = fresp.p, sc.resp.fields_len = fresp.len;
   sc.emit = 1; /* sc.spaced stays as the gather pass found it */
   sc.out = &out;
+  /* about the final size (redacted values may lengthen it): one allocation */
+  tbl_buf_reserve(&out, len + freq.len + fresp.len + 64);
   int rc = walk(&sc);
-  put(&out, "\n", 1);
+  tbl_buf_put(&out, "\n", 1);
   free(freq.p);
   free(fresp.p);
   if (rc != 0 || out.failed || freq.failed || fresp.failed) {
