@@ -34,8 +34,9 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes layout or a function changes
- * meaning.  The server refuses plugins built against another version. */
-#define KPS_API_VERSION 1
+ * meaning.  The server refuses plugins built against another version.
+ * 2: kps_field_t.match, kps_plugin_t.checks (schema rules Kong enforces). */
+#define KPS_API_VERSION 2
 
 typedef struct kps_plugin_s kps_plugin_t;
 typedef struct kps_instance_s kps_instance_t;
@@ -60,8 +61,13 @@ typedef enum kps_phase_e {
 const char *kps_phase_name(kps_phase_t phase);
 
 /* ---- configuration fields ------------------------------------------------
- * The field table is the single source of truth: StartInstance validates the
- * config JSON against it and `-dump` generates the Kong schema from it. */
+ * The field table is the single source of truth: `-dump` generates the Kong
+ * schema from it, Kong validates every config against that schema before
+ * StartInstance, and StartInstance applies the same rules again.  Every rule
+ * below is one Kong's schema language states, so Kong refuses a bad config
+ * when it is written (Admin API, kong.yml) instead of failing requests with
+ * HTTP 500 later.  The server refuses a table that Kong could not enforce
+ * (see kps_plugin_t). */
 
 typedef enum kps_field_type_e {
   KPS_FIELD_STRING = 1,
@@ -72,9 +78,22 @@ typedef enum kps_field_type_e {
 } kps_field_type_t;
 
 #define KPS_FIELD_REQUIRED 0x1u /* must be present and not null */
-#define KPS_FIELD_BETWEEN 0x2u  /* min..max apply (integer, number) */
-#define KPS_FIELD_LEN 0x4u      /* min..max apply to the string length */
+#define KPS_FIELD_BETWEEN 0x2u  /* min..max bound the value (integer, number only) */
+#define KPS_FIELD_LEN 0x4u      /* min..max bound the length in bytes (string, and each
+                                   element of a string array) */
 
+/* Rules every field gets without asking, as Kong applies them:
+ *   string (and each array element)  1 byte or more unless KPS_FIELD_LEN says
+ *                                    otherwise (Kong's default len_min 1); never
+ *                                    a NUL byte (not_match "%z"), so a config
+ *                                    string is always a whole C string
+ *   integer                          integral, -10^15..10^15 unless KPS_FIELD_BETWEEN
+ *                                    says otherwise, within that (Kong accepts 1e300
+ *                                    as an integer)
+ *   number                           KPS_FIELD_BETWEEN is required, and the
+ *                                    schema adds `gt` below min: Kong's `between`
+ *                                    lets NaN through, which Kong then cannot
+ *                                    send.  Prefer integer for ms and bytes. */
 typedef struct kps_field_s {
   const char *name;
   kps_field_type_t type;
@@ -82,13 +101,39 @@ typedef struct kps_field_s {
   const char *default_json;   /* default as JSON text, e.g. "10000", "true",
                                  "\"x\"", "[\"a\",\"b\"]"; NULL = none */
   double min, max;            /* with KPS_FIELD_BETWEEN or KPS_FIELD_LEN */
-  const char *const *one_of;  /* NULL-terminated allowed strings, or NULL */
+  const char *const *one_of;  /* NULL-terminated allowed values (string fields), or NULL */
   const char *description;    /* 10..500 characters (a Kong schema rule) */
+  const char *match;          /* Lua pattern the string (each element) must match,
+                                 as Kong's `match` applies it; NULL = any.  Anchors,
+                                 classes, sets and single-character quantifiers;
+                                 no captures, %b, %f or back-references. */
 } kps_field_t;
 
+/* Cross-field rules (Kong's entity checks, emitted beside the fields with
+ * "config." paths).  A field is "set" as Kong's is_nonempty says: present,
+ * not null, not "" and not []; false counts as set. */
+typedef enum kps_check_kind_e {
+  KPS_CHECK_MUTUALLY_REQUIRED = 1, /* all of `fields` are set, or none */
+  KPS_CHECK_MUTUALLY_EXCLUSIVE,    /* at most one of `fields` is set */
+  KPS_CHECK_AT_LEAST_ONE_OF,       /* one or more of `fields` are set */
+  KPS_CHECK_ONLY_ONE_OF,           /* exactly one of `fields` is set */
+  KPS_CHECK_CONDITIONAL            /* if `if_field` equals `if_equals_json`,
+                                      `then_field` must not be null */
+} kps_check_kind_t;
+
+typedef struct kps_check_s {
+  kps_check_kind_t kind;
+  const char *const *fields;  /* NULL-terminated field names (all kinds but CONDITIONAL) */
+  const char *if_field;       /* CONDITIONAL */
+  const char *if_equals_json; /* CONDITIONAL: a JSON value of if_field's type */
+  const char *then_field;     /* CONDITIONAL */
+} kps_check_t;
+
 /* Config getters.  A field that is absent, null or not in the table yields
- * the fallback (strings: NULL).  Returned strings live as long as the
- * instance. */
+ * the fallback (strings: NULL), so Kong's own keys (route_id, __seq__, ...)
+ * are never returned.  An explicit null takes the field's default, as an
+ * absent field does.  Returned strings live as long as the instance and
+ * hold no NUL byte (the schema refuses them). */
 const char *kps_config_string(const kps_config_t *cfg, const char *name);
 int64_t kps_config_integer(const kps_config_t *cfg, const char *name, int64_t fallback);
 double kps_config_number(const kps_config_t *cfg, const char *name, double fallback);
@@ -107,11 +152,16 @@ struct kps_plugin_s {
   int priority;         /* higher runs earlier in Kong */
   const kps_field_t *fields;
   size_t nfields;
+  const kps_check_t *checks; /* cross-field rules, or NULL */
+  size_t nchecks;
   kps_phase_cb phases[KPS_PHASE__COUNT]; /* NULL = phase not declared */
 
-  /* Optional.  Called at StartInstance after the field table accepted the
-   * config.  Return 0 and set *data (kept for the instance's life), or
-   * return -1 and write a message naming the field into err. */
+  /* Optional.  Called at StartInstance after the field table and checks
+   * accepted the config.  Return 0 and set *data (kept for the instance's
+   * life), or return -1 and write a message naming the field into err.
+   * Kong turns that error into HTTP 500 on every request of the route, so
+   * refuse here only what no schema rule can express (a file that cannot be
+   * read); every other rule belongs in the field table. */
   int (*instance_start)(kps_instance_t *inst, const kps_config_t *cfg, void **data,
                         char *err, size_t errlen);
   /* Optional.  Called when the instance closes or expires; frees data. */
@@ -152,7 +202,8 @@ kps_phase_t kps_event_phase(const kps_event_t *ev);
 int64_t kps_event_id(const kps_event_t *ev);
 kps_instance_t *kps_event_instance(const kps_event_t *ev);
 /* Per-event data: kept until the event ends (done, exit, abandoned by Kong
- * and reaped, or its instance closed); free_fn (may be NULL) runs then. */
+ * and reaped, its connection lost, or the server shutting down); free_fn
+ * (may be NULL) runs then.  An instance that closes waits for its events. */
 void kps_event_set_data(kps_event_t *ev, void *data, void (*free_fn)(void *data));
 void *kps_event_data(const kps_event_t *ev);
 
@@ -173,9 +224,12 @@ typedef void (*kps_result_cb)(kps_event_t *ev, const kps_value_t *result, void *
  *   n  (nothing)               nil (avoid: Kong's unpack stops at holes)
  *   {  ... }                   map: alternating keys (s or S) and values
  *   [  ... ]                   array
- * cb (may be NULL) runs with the result.  Returns 0, or -1 if fmt is bad or
- * the event cannot make a call now (the event is then finished with an
- * error reply).  Strings are copied before kps_call returns. */
+ * cb (may be NULL) runs with the result.  Returns 0, or -1:
+ *   - fmt (or method) is bad: the event is finished and Kong gets an error
+ *     reply, which it logs before going on without the plugin's effect;
+ *   - the event owes Kong no answer now (a call is already out, or it was
+ *     answered): nothing is sent and the plugin bug is logged.
+ * Strings are copied before kps_call returns. */
 int kps_call(kps_event_t *ev, kps_result_cb cb, void *ud, const char *method, const char *fmt,
              ...);
 

@@ -169,7 +169,7 @@ static int m_get_plugin_info(kps_conn_t *c, int64_t msgid, const msgpack_object 
     snprintf(err, ERRLEN, "no plugin named \"%.*s\" in this server", (int)(n > 64 ? 64 : n), name);
     return -1;
   }
-  reply_json(c, msgid, kps__plugin_info(p));
+  reply_json(c, msgid, kps__plugin_info(p, 0));
   return 0;
 }
 

@@ -46,10 +46,10 @@ static int dump(const kps_options_t *o) {
   cJSON_AddStringToObject(root, "Protocol", "MsgPack:1");
   cJSON *list = cJSON_AddArrayToObject(root, "Plugins");
   if (o->action == KPS_ACTION_DUMP) {
-    cJSON_AddItemToArray(list, kps__plugin_info(o->plugin));
+    cJSON_AddItemToArray(list, kps__plugin_info(o->plugin, o->kong_version));
   } else {
     for (size_t i = 0; i < kps__plugins_count(); i++)
-      cJSON_AddItemToArray(list, kps__plugin_info(kps__plugins_at(i)));
+      cJSON_AddItemToArray(list, kps__plugin_info(kps__plugins_at(i), o->kong_version));
   }
   print_json(root);
   return 0;

@@ -33,6 +33,7 @@ void kps__options_usage(const char *prog) {
       "\n"
       "  -dump, --dump               print the selected plugin's info as JSON and exit\n"
       "  -dump-all-plugins           print every plugin's info as JSON and exit\n"
+      "  --kong-version X.Y          the Kong the dump is for (3.0-3.3 refuse field descriptions)\n"
       "  -kong-prefix, --kong-prefix DIR   Kong prefix (default %s)\n"
       "  --socket PATH               socket path (default <prefix>/<plugin>.socket)\n"
       "  --plugin NAME               plugin to serve (default: from the program name)\n"
@@ -58,7 +59,7 @@ void kps__options_usage(const char *prog) {
 
 /* Flags that take a value, and where it goes. */
 enum { V_PREFIX, V_SOCKET, V_PLUGIN, V_PLUGINDIR, V_LOGLEVEL, V_MAXMSG, V_EVTIMEOUT, V_IDLE, V_SHUTDOWN,
-       V_MAXEVENTS, V_MAXINST, V_MAXCONN };
+       V_MAXEVENTS, V_MAXINST, V_MAXCONN, V_KONGVER };
 
 static const struct {
   const char *name;
@@ -70,8 +71,22 @@ static const struct {
     {"max-message-size", V_MAXMSG}, {"event-timeout", V_EVTIMEOUT},
     {"instance-idle-timeout", V_IDLE}, {"shutdown-timeout", V_SHUTDOWN},
     {"max-events", V_MAXEVENTS},   {"max-instances", V_MAXINST},
-    {"max-connections", V_MAXCONN},
+    {"max-connections", V_MAXCONN}, {"kong-version", V_KONGVER},
 };
+
+/* "3.4" or "3.4.2" -> 304; -1 for anything else (Kong 2.x has no -dump). */
+static int parse_kong_version(const char *v) {
+  unsigned major, minor;
+  int n = 0;
+  if (sscanf(v, "%u.%u%n", &major, &minor, &n) != 2 || major != 3 || minor > 99) return -1;
+  if (v[n] == '.') {
+    unsigned patch;
+    int m = 0;
+    if (sscanf(v + n + 1, "%u%n", &patch, &m) != 1) return -1;
+    n += 1 + m;
+  }
+  return v[n] == '\0' ? (int)(major * 100 + minor) : -1;
+}
 
 static int fail(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -127,6 +142,12 @@ static int set_value(kps_options_t *o, const char *prog, int kind, const char *f
       if (parse_size(v, 1, 1000000, &n)) break;
       kps__limits.max_connections = (size_t)n;
       return 0;
+    case V_KONGVER: {
+      int ver = parse_kong_version(v);
+      if (ver < 0) break;
+      o->kong_version = (unsigned)ver;
+      return 0;
+    }
   }
   fprintf(stderr, "%s: invalid value '%s' for --%s (see --help)\n", prog, v, flag);
   return 2;

@@ -21,6 +21,7 @@ typedef struct kps_options_s {
   const kps_plugin_t *plugin;    /* --plugin or argv[0]; NULL = all */
   const char *plugins_dir;       /* -plugins-directory, or NULL */
   int log_level;                 /* kps_log_level_t */
+  unsigned kong_version;         /* --kong-version 3.3 -> 303; 0 = the newest */
   char socket_buf[4096];
 } kps_options_t;
 

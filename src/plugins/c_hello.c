@@ -8,8 +8,9 @@
 #include "kps_plugin.h"
 
 static const kps_field_t fields[] = {
-    {"message", KPS_FIELD_STRING, KPS_FIELD_LEN, "\"hello\"", 1, 256, NULL,
-     "Greeting placed in the x-hello-from-c response header."},
+    {.name = "message", .type = KPS_FIELD_STRING, .flags = KPS_FIELD_LEN,
+     .default_json = "\"hello\"", .min = 1, .max = 256,
+     .description = "Greeting placed in the x-hello-from-c response header."},
 };
 
 static void on_host(kps_event_t *ev, const kps_value_t *host, void *ud) {

@@ -146,22 +146,25 @@ static int kps__sink_tls_load_cert(SSL_CTX *ctx, const char *path, char **err) {
 
 static int kps__sink_tls_no_passphrase(char *buf, int size, int rwflag, void *ud);
 
-/* The private key of the client certificate from tls_client_key. */
-static int kps__sink_tls_load_key(SSL_CTX *ctx, const char *path, char **err) {
+/* The private key of the client certificate from tls_client_key; the
+ * certificate is loaded first, so OpenSSL checks that they belong together. */
+static int kps__sink_tls_load_key(SSL_CTX *ctx, const char *path, const char *cert, char **err) {
   BIO *bio = kps__sink_tls_slurp("tls_client_key", path, err);
   EVP_PKEY *k;
+  int rc = -1;
 
   if (!bio) return -1;
   k = PEM_read_bio_PrivateKey(bio, NULL, kps__sink_tls_no_passphrase, NULL);
   BIO_free(bio);
-  if (!k || SSL_CTX_use_PrivateKey(ctx, k) != 1) {
-    EVP_PKEY_free(k);
-    ERR_clear_error();
+  if (!k)
     kps__sink_errf(err, "tls_client_key: cannot load %s: no usable PEM private key (encrypted keys are not supported)", path);
-    return -1;
-  }
+  else if (SSL_CTX_use_PrivateKey(ctx, k) != 1)
+    kps__sink_errf(err, "tls_client_key: %s does not match tls_client_cert %s", path, cert);
+  else
+    rc = 0;
   EVP_PKEY_free(k);
-  return 0;
+  ERR_clear_error();
+  return rc;
 }
 
 /* Never prompt on a terminal for a key passphrase: encrypted keys just fail. */
@@ -215,12 +218,7 @@ static int kps__sink_tls_ctx_new(const kps_sink_config_t *cfg, void **tctx, char
       goto fail;
     }
     if (kps__sink_tls_load_cert(x->ctx, cert, err) != 0) goto fail;
-    if (kps__sink_tls_load_key(x->ctx, key, err) != 0) goto fail;
-    if (SSL_CTX_check_private_key(x->ctx) != 1) {
-      ERR_clear_error();
-      kps__sink_errf(err, "tls_client_key: %s does not match tls_client_cert %s", key, cert);
-      goto fail;
-    }
+    if (kps__sink_tls_load_key(x->ctx, key, cert, err) != 0) goto fail;
   }
   SSL_CTX_set_verify(x->ctx, x->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
   *tctx = x;

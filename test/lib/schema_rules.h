@@ -4,7 +4,9 @@
 #define KPS_SCHEMA_RULES_H
 
 /* Aborts the test unless json is {"Protocol":"MsgPack:1","Plugins":[...]}
- * with expect_plugins entries, each valid under Kong's rules. */
+ * with expect_plugins entries, each valid under Kong's rules (3.4 and
+ * later; check_dump_kong for an older Kong, as major * 100 + minor). */
 void check_dump(const char *json, int expect_plugins);
+void check_dump_kong(const char *json, int expect_plugins, unsigned kong_version);
 
 #endif

@@ -3,7 +3,8 @@
 #include <kps_plugin.h>
 
 static const kps_field_t fields[] = {
-    {"value", KPS_FIELD_STRING, 0, "\"yes\"", 0, 0, NULL, "Value of the x-loaded response header."},
+    {.name = "value", .type = KPS_FIELD_STRING, .default_json = "\"yes\"",
+     .description = "Value of the x-loaded response header."},
 };
 
 static void access(kps_event_t *ev) {

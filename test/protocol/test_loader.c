@@ -86,7 +86,7 @@ TEST(bad_plugins_reported_rest_served) {
   snprintf(want, sizeof(want), "%s/nosym.so: no kps_plugin_entry symbol", dir);
   ASSERT_CONTAINS(err, want);
   snprintf(want, sizeof(want), "%s/abi.so: built for plugin API version %u, this server speaks %u",
-           dir, 99u, 1u);
+           dir, 100u, 2u); /* abi.c: KPS_API_VERSION + 98 */
   ASSERT_CONTAINS(err, want);
   snprintf(want, sizeof(want), "%s/dup.so: duplicate plugin name \"c-hello\"", dir);
   ASSERT_CONTAINS(err, want);
@@ -122,23 +122,32 @@ TEST(argv0_symlink_selects_loaded_plugin) {
   free(err);
 }
 
+/* A server loading test plugin <so>.so and serving <plugin>; one instance
+ * started with cfg and its first event's reply in *r.  Returns the instance. */
+static int64_t serve_so(const char *so, const char *plugin, const char *cfg, const char *phase,
+                        fk_server_t *srv, fk_client_t *k, fk_reply_t *r) {
+  const char *const only[] = {so, NULL};
+  static char dir[64];
+  plugin_dir(dir, sizeof(dir), only);
+  const char *const args[] = {"-plugins-directory", dir, NULL};
+  fk_server_start(srv, plugin, args);
+  fk_client_init(k, srv->socket);
+  int64_t inst = fk_start_instance(k, plugin, cfg);
+  msgpack_sbuffer p;
+  msgpack_sbuffer_init(&p);
+  fk_param_handle_event(&p, inst, phase);
+  fk_call(k, "plugin.HandleEvent", &p, r);
+  msgpack_sbuffer_destroy(&p);
+  return inst;
+}
+
 /* Served like a built-in: a full fake-Kong exchange through the .so. */
 TEST(loaded_plugin_serves_an_exchange) {
-  static const char *const only_good[] = {"good", NULL};
-  char dir[64];
-  plugin_dir(dir, sizeof(dir), only_good);
-  const char *const args[] = {"-plugins-directory", dir, NULL};
   fk_server_t srv;
   fk_client_t k;
-  fk_server_start(&srv, "c-test-good", args);
-  fk_client_init(&k, srv.socket);
-  int64_t inst = fk_start_instance(&k, "c-test-good", "{\"value\":\"from-so\"}");
-  msgpack_sbuffer p;
   fk_reply_t r;
-  msgpack_sbuffer_init(&p);
-  fk_param_handle_event(&p, inst, "access");
-  fk_call(&k, "plugin.HandleEvent", &p, &r);
-  msgpack_sbuffer_destroy(&p);
+  msgpack_sbuffer p;
+  serve_so("good", "c-test-good", "{\"value\":\"from-so\"}", "access", &srv, &k, &r);
   ASSERT_EQ(r.error_str[0], 0);
   const msgpack_object *data = fk_map_get(r.result, "Data");
   ASSERT(fk_str_eq(fk_map_get(data, "Method"), "kong.response.set_header"));
@@ -186,6 +195,52 @@ TEST(set_plugin_dir_loads_plugins) {
   ASSERT(fk_str_eq(fk_map_get(r.result, "Version"), "1.0.0"));
   fk_reply_free(&r);
   msgpack_sbuffer_destroy(&p);
+  fk_client_close(&k);
+  ASSERT_EQ(fk_server_stop(&srv), 0);
+}
+
+static int64_t misuse_counter(fk_client_t *k, const char *name) {
+  msgpack_sbuffer p;
+  fk_reply_t r;
+  msgpack_sbuffer_init(&p);
+  fk_param_int(&p, 0);
+  fk_call(k, "plugin.GetStatus", &p, &r);
+  msgpack_sbuffer_destroy(&p);
+  int64_t v = fk_int(fk_map_get(fk_map_get(fk_map_get(r.result, "Plugins"), "c-test-misuse"), name));
+  fk_reply_free(&r);
+  return v;
+}
+
+/* kps_call's contract (kps_plugin.h): a call while one is out returns -1
+ * and sends nothing (the first call goes on); a bad format returns -1 and
+ * finishes the event with an error reply Kong logs. */
+TEST(kps_call_misuse_contract) {
+  fk_server_t srv;
+  fk_client_t k;
+  fk_reply_t r;
+  msgpack_sbuffer p;
+  int64_t inst = serve_so("misuse", "c-test-misuse", "{}", "access", &srv, &k, &r);
+  ASSERT_EQ(r.error_str[0], 0);
+  const msgpack_object *a = fk_map_get(fk_map_get(r.result, "Data"), "Args");
+  ASSERT(fk_str_eq(&a->via.array.ptr[0], "x-first"));
+  int64_t ev = fk_int(fk_map_get(r.result, "EventId"));
+  fk_reply_free(&r);
+  msgpack_sbuffer_init(&p);
+  fk_param_step(&p, ev, NULL, 0);
+  fk_call(&k, "plugin.Step", &p, &r); /* exactly one reply per request: the next is this one */
+  msgpack_sbuffer_destroy(&p);
+  ASSERT(fk_str_eq(fk_map_get(r.result, "Data"), "ret"));
+  fk_reply_free(&r);
+  ASSERT_EQ(misuse_counter(&k, "second_call_failed"), 1);
+
+  msgpack_sbuffer_init(&p);
+  fk_param_handle_event(&p, inst, "rewrite");
+  fk_call(&k, "plugin.HandleEvent", &p, &r);
+  msgpack_sbuffer_destroy(&p);
+  ASSERT_STREQ(r.error_str, "plugin c-test-misuse made an invalid PDK call");
+  ASSERT(r.result->type == MSGPACK_OBJECT_NIL);
+  fk_reply_free(&r);
+  ASSERT_EQ(misuse_counter(&k, "bad_format_failed"), 1);
   fk_client_close(&k);
   ASSERT_EQ(fk_server_stop(&srv), 0);
 }

@@ -48,6 +48,28 @@ TEST(dump_passes_kong_schema_rules) {
   free(out);
 }
 
+/* R44: Kong 3.0-3.3 refuse field descriptions; --kong-version leaves them
+ * out, and only for those. */
+TEST(dump_for_kong_3_3_has_no_descriptions) {
+  int st;
+  char *out = run(KPS_SERVER_BIN " --plugin tcp-body-log -dump --kong-version 3.3", &st);
+  ASSERT_EQ(st, 0);
+  check_dump_kong(out, 1, 303);
+  ASSERT(strstr(out, "\"description\"") == NULL);
+  ASSERT_CONTAINS(out, "\"entity_checks\":[{\"mutually_required\":[\"config.tls_client_cert\","
+                       "\"config.tls_client_key\"]}]");
+  free(out);
+  out = run(KPS_SERVER_BIN " --plugin tcp-body-log -dump --kong-version 3.4.2", &st);
+  ASSERT_EQ(st, 0);
+  check_dump_kong(out, 1, 304);
+  ASSERT_CONTAINS(out, "\"description\":\"The collector's TCP port.\"");
+  free(out);
+  out = run(KPS_SERVER_BIN " --plugin tcp-body-log -dump --kong-version 2.8 2>&1", &st);
+  ASSERT_EQ(st, 2);
+  ASSERT_CONTAINS(out, "invalid value '2.8' for --kong-version");
+  free(out);
+}
+
 TEST(dump_all_plugins) {
   int st;
   char *out = run(KPS_SERVER_BIN " -dump-all-plugins", &st);

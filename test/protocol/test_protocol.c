@@ -227,7 +227,7 @@ TEST(start_instance_bad_config) {
     const char *name, *config, *error;
   } cases[] = {
       {"c-hello", "{\"message\":5}", "config.message: expected a string, got 5"},
-      {"c-hello", "{\"message\":\"\"}", "config.message: expected a string of 1 to 256 characters, got 0"},
+      {"c-hello", "{\"message\":\"\"}", "config.message: expected a string of 1 to 256 bytes, got 0"},
       {"c-hello", "{\"message\":", "Config: not valid JSON"},
       {"c-hello", "[1,2]", "Config: expected a JSON object"},
       {"bodylog", "{}", "no plugin named \"bodylog\""},

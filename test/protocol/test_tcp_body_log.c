@@ -383,7 +383,8 @@ TEST(tcp_bad_tls_config_refused) {
   msgpack_sbuffer_init(&p);
   fk_param_start_instance(&p, "tcp-body-log", cfg);
   fk_call(&k, "plugin.StartInstance", &p, &r);
-  ASSERT_STREQ(r.error_str, "config.tls_client_key: required when tls_client_cert is set");
+  ASSERT_STREQ(r.error_str, "all or none of these fields must be set: 'config.tls_client_cert', "
+                            "'config.tls_client_key'");
   fk_reply_free(&r);
   msgpack_sbuffer_destroy(&p);
   down();

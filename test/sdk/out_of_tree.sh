@@ -19,7 +19,7 @@ cmake --install "$BUILD" --prefix "$SDK" >/dev/null
 ok "SDK installed in $SDK"
 
 # 2. The docs' worked example is the example plugin, byte for byte.
-awk '/^```c$/{on=1; next} /^```$/{on=0} on' "$REPO/docs/plugin-api.md" > "$T/doc.c"
+awk '/^## Worked example/{w=1} w && /^```c$/{on=1; next} /^```$/{on=0} on' "$REPO/docs/plugin-api.md" > "$T/doc.c"
 cmp -s "$T/doc.c" "$REPO/examples/plugins/c-size-limit/c_size_limit.c" ||
   fail "docs/plugin-api.md's code differs from examples/plugins/c-size-limit/c_size_limit.c"
 awk '/^```cmake$/{on=1; next} /^```$/{on=0} on' "$REPO/docs/plugin-api.md" > "$T/doc.cmake"

@@ -7,6 +7,7 @@
 #include "body.h"
 #include "exchange.h"
 #include "record.h"
+#include "serialize_shapes.h"
 #include "test.h"
 
 static const char *const redact_default[] = {"authorization", "proxy-authorization", "cookie",
@@ -21,24 +22,16 @@ static tbl_record_opts_t opts(size_t max) {
   return o;
 }
 
-#define SERIALIZE_WITH_KEY(key)                                                            \
-  "{\"request\":{\"method\":\"POST\",\"headers\":{\"content-type\":\"application/json\","   \
-  "\"authorization\":\"REDACTED\",\"cookie\":\"sid=secret\",\"content-length\":\"27\"},"     \
-  "\"size\":120},\"response\":{\"status\":200,\"headers\":{\"content-type\":\"text/plain\","   \
-  "\"set-cookie\":[\"a=1\",\"b=2\"]},\"size\":300},\"upstream_uri\":\"/echo\","            \
-  "\"tries\":[{\"ip\":\"127.0.0.1\"}],\"source\":\"service\",\"started_at\":1795684822308,"  \
-  "\"" TBL_EXCHANGE_KEY "\":\"" key "\"}"
-
 /* Builds a record for an exchange holding req/resp bodies. */
 static cJSON *build(const char *req, size_t reqlen, const char *resp, size_t resplen,
                     const tbl_record_opts_t *o) {
-  char key[TBL_KEY_MAX], ser[2048], err[128];
+  char key[TBL_KEY_MAX], ser[4096], err[128];
   tbl_exchange_t *ex = tbl_exchange_new(1000, key);
   ASSERT(ex != NULL);
   if (req) tbl_exchange_capture(ex, &ex->req, req, reqlen, o->max_body_size);
   else ex->req.state = TBL_BODY_NIL;
   if (resp) tbl_exchange_capture(ex, &ex->resp, resp, resplen, o->max_body_size);
-  snprintf(ser, sizeof(ser), SERIALIZE_WITH_KEY("%s"), key);
+  snprintf(ser, sizeof(ser), SHAPE_39_PROXIED(SHAPE_KEY("%s")), key);
   size_t n;
   char *line = tbl_record_build(ser, strlen(ser), o, 1001, &n, err, sizeof(err));
   ASSERT(line != NULL);
@@ -67,7 +60,7 @@ TEST(record_text_bodies_and_serialize_fields) {
   ASSERT_EQ(at(j, "response", "body_size")->valuedouble, 5);
   /* serialize fields kept, join key removed */
   ASSERT_STREQ(at(j, "request", "method")->valuestring, "POST");
-  ASSERT_EQ(at(j, "request", "size")->valuedouble, 120);
+  ASSERT_EQ(at(j, "request", "size")->valuedouble, 172);
   ASSERT_EQ(at(j, "started_at", NULL)->valuedouble, 1795684822308.0);
   ASSERT_STREQ(at(j, "upstream_uri", NULL)->valuestring, "/echo");
   ASSERT(at(j, TBL_EXCHANGE_KEY, NULL) == NULL);
@@ -154,9 +147,10 @@ TEST(record_json_mask_on_truncated_body) {
   tbl_record_opts_t o = opts(20);
   o.redact_json_fields = fields;
   o.nredact_json_fields = 1;
-  /* cut inside the secret's value: the rest is masked, nothing leaks */
+  /* cut inside the secret's value: the rest is masked, nothing leaks; the
+   * masked text is cut back to max_body_size (R61) */
   cJSON *j = build("{\"a\":1,\"secret\":\"abcdefghijkl\"}", 31, "", 0, &o);
-  ASSERT_STREQ(at(j, "request", "body")->valuestring, "{\"a\":1,\"secret\":\"REDACTED\"");
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "{\"a\":1,\"secret\":\"RED");
   ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
   cJSON_Delete(j);
 }
@@ -192,45 +186,62 @@ TEST(record_disabled_bodies) {
   cJSON_Delete(j);
 }
 
-TEST(record_short_circuited_without_key) {
+/* Builds the record for a serialize text and returns the two reasons. */
+static void skipped_reasons(const char *ser, const char *want_req, const char *want_resp) {
   tbl_record_opts_t o = opts(8192);
-  const char *ser = "{\"request\":{\"headers\":{}},\"response\":{\"status\":403,\"headers\":{}},"
-                    "\"upstream_uri\":\"\",\"source\":\"kong\"}";
   char err[128];
   size_t n;
   char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  ASSERT(line != NULL);
   cJSON *j = cJSON_Parse(line);
   free(line);
-  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "short_circuited");
-  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, "short_circuited");
-  ASSERT_EQ(at(j, "response", "status")->valuedouble, 403);
+  ASSERT(j != NULL);
+  ASSERT(at(j, "request", "body") == NULL);
+  ASSERT(at(j, "response", "body") == NULL);
+  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, want_req);
+  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, want_resp);
   cJSON_Delete(j);
 }
 
-TEST(record_proxied_without_response_phase) {
-  tbl_record_opts_t o = opts(8192);
-  const char *ser = "{\"request\":{\"headers\":{}},\"response\":{\"status\":101,\"headers\":{}},"
-                    "\"upstream_uri\":\"/ws\",\"tries\":[{\"ip\":\"127.0.0.1\"}],\"source\":\"service\"}";
-  char err[128];
-  size_t n;
-  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
-  cJSON *j = cJSON_Parse(line);
-  free(line);
-  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, "no_response_phase");
-  cJSON_Delete(j);
+/* R60: another plugin ended the request in access.  Kong 3.4 writes no
+ * "source" but upstream_uri is set (the router ran first): only tries []
+ * and latencies.proxy -1 tell that Kong never sent it on. */
+TEST(record_short_circuited_kong_3_4) {
+  skipped_reasons(SHAPE_34_SHORT_CIRCUITED, "short_circuited", "short_circuited");
 }
 
+TEST(record_short_circuited_kong_3_9) {
+  skipped_reasons(SHAPE_39_SHORT_CIRCUITED, "short_circuited", "short_circuited");
+}
+
+TEST(record_no_route_kong_3_9) {
+  skipped_reasons(SHAPE_39_NO_ROUTE, "short_circuited", "short_circuited");
+}
+
+/* R60: the balancer tried a dead service: Kong sent it on (a failed try),
+ * but the response phase never ran, in both eras. */
+TEST(record_upstream_dead_kong_3_4) {
+  skipped_reasons(SHAPE_34_UPSTREAM_DEAD, "no_response_phase", "no_response_phase");
+}
+
+TEST(record_upstream_dead_kong_3_9) {
+  skipped_reasons(SHAPE_39_UPSTREAM_DEAD, "no_response_phase", "no_response_phase");
+}
+
+/* R60: proxied without the response phase (an Upgrade request is never
+ * buffered), so there is no join key; 3.4 without "source": the try and a
+ * proxy latency say it reached the service. */
+TEST(record_proxied_without_key_kong_3_4) {
+  skipped_reasons(SHAPE_34_PROXIED(""), "no_response_phase", "no_response_phase");
+}
+
+TEST(record_proxied_without_key_kong_3_9) {
+  skipped_reasons(SHAPE_39_PROXIED(""), "no_response_phase", "no_response_phase");
+}
+
+/* A key from another server process (restarted between phases). */
 TEST(record_key_from_another_process_is_lost) {
-  tbl_record_opts_t o = opts(8192);
-  const char *ser = "{\"request\":{},\"response\":{},\"" TBL_EXCHANGE_KEY "\":\"00000000-1\"}";
-  char err[128];
-  size_t n;
-  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
-  cJSON *j = cJSON_Parse(line);
-  free(line);
-  ASSERT_STREQ(at(j, "request", "body_skipped")->valuestring, "context_lost");
-  ASSERT_STREQ(at(j, "response", "body_skipped")->valuestring, "context_lost");
-  cJSON_Delete(j);
+  skipped_reasons(SHAPE_39_PROXIED(SHAPE_KEY("00000000-1")), "context_lost", "context_lost");
 }
 
 TEST(record_invalid_serialize_refused) {
@@ -332,32 +343,53 @@ TEST(utf8_validation) {
 }
 
 /* The record is Kong's serialize text with edits spliced in: numbers,
- * escapes and key order exactly as Kong wrote them. */
-TEST(record_exact_bytes_spliced) {
+ * escapes and key order exactly as Kong wrote them; the join key left out;
+ * header values redacted; body fields another plugin set replaced by ours
+ * (appended at the end of request and response). */
+#define BODIES_REQ                                                                          \
+  ",\"body\":\"a\\\"b\\n\",\"body_encoding\":\"text\",\"body_size\":4,\"body_truncated\":false"
+#define BODIES_RESP ",\"body\":\"ok\",\"body_encoding\":\"text\",\"body_size\":2,\"body_truncated\":false"
+
+/* `tmpl` with its "@KEY@" replaced by key. */
+static void with_key(const char *tmpl, const char *key, char *out, size_t cap) {
+  const char *at_key = strstr(tmpl, "@KEY@");
+  ASSERT(at_key != NULL);
+  int n = snprintf(out, cap, "%.*s%s%s", (int)(at_key - tmpl), tmpl, key, at_key + 5);
+  ASSERT(n > 0 && (size_t)n < cap);
+}
+
+static void exact_bytes(const char *ser_tmpl, const char *want) {
   tbl_record_opts_t o = opts(8192);
-  char key[TBL_KEY_MAX], ser[1024], err[128];
+  char key[TBL_KEY_MAX], ser[4096], err[128];
   tbl_exchange_t *ex = tbl_exchange_new(1000, key);
   tbl_exchange_capture(ex, &ex->req, "a\"b\n", 4, 8192);
   tbl_exchange_capture(ex, &ex->resp, "ok", 2, 8192);
-  snprintf(ser, sizeof(ser),
-           "{\"upstream_uri\":\"\\/echo\",\"tries\":[{\"balancer_start_ns\":1.795684822312e+18}],"
-           "\"" TBL_EXCHANGE_KEY "\":\"%s\",\"request\":{\"headers\":{\"cookie\":[\"a\",\"b\"],"
-           "\"content-type\":\"text\\/plain\"},\"body\":\"theirs\",\"size\":87},"
-           "\"response\":{\"status\":200},\"started_at\":1795684822308}",
-           key);
+  with_key(ser_tmpl, key, ser, sizeof(ser));
   size_t n;
   char *line = tbl_record_build(ser, strlen(ser), &o, 1001, &n, err, sizeof(err));
   ASSERT(line != NULL);
-  ASSERT_STREQ(line,
-               "{\"upstream_uri\":\"\\/echo\",\"tries\":[{\"balancer_start_ns\":1.795684822312e+18}],"
-               "\"request\":{\"headers\":{\"cookie\":\"REDACTED\",\"content-type\":\"text\\/plain\"},"
-               "\"size\":87,\"body\":\"a\\\"b\\n\",\"body_encoding\":\"text\",\"body_size\":4,"
-               "\"body_truncated\":false},\"response\":{\"status\":200,\"body\":\"ok\","
-               "\"body_encoding\":\"text\",\"body_size\":2,\"body_truncated\":false},"
-               "\"started_at\":1795684822308}\n");
+  ASSERT_STREQ(line, want);
   ASSERT_EQ(n, strlen(line));
   free(line);
 }
+
+TEST(record_exact_bytes_spliced_kong_3_4) {
+  exact_bytes(SHAPE_34_X(SHAPE_KEY("@KEY@"), SHAPE_REQ_HEADERS, ",\"body\":\"theirs\"",
+                         SHAPE_RESP_HEADERS, ""),
+              SHAPE_34_X("", SHAPE_REQ_HEADERS_REDACTED, BODIES_REQ, SHAPE_RESP_HEADERS_REDACTED,
+                         BODIES_RESP) "\n");
+}
+
+TEST(record_exact_bytes_spliced_kong_3_9) {
+  exact_bytes(SHAPE_39_X(SHAPE_KEY("@KEY@"), SHAPE_REQ_HEADERS, "", SHAPE_RESP_HEADERS,
+                         ",\"body_skipped\":\"theirs\""),
+              SHAPE_39_X("", SHAPE_REQ_HEADERS_REDACTED, BODIES_REQ, SHAPE_RESP_HEADERS_REDACTED,
+                         BODIES_RESP) "\n");
+}
+
+/* ---- hostile input ------------------------------------------------------
+ * The tests below feed what Kong never writes (repeated keys, whitespace,
+ * broken JSON): the builder must not trust its input. */
 
 /* A request object repeated in serialize: every copy is redacted. */
 TEST(record_duplicate_request_objects_all_redacted) {
@@ -397,4 +429,91 @@ TEST(record_pretty_serialize_stays_one_line) {
   ASSERT_STREQ(line, "{\"route\":{\"paths\":[\"/a b\"]},\"request\":{\"headers\":{},\"body_skipped\":\"short_circuited\"},"
                      "\"response\":{\"body_skipped\":\"short_circuited\"}}\n");
   free(line);
+}
+
+/* ---- the size bound (R61) -------------------------------------------------
+ * Whatever the bytes, a body field takes at most base64 of max_body_size
+ * bytes: 4 * ceil(8192 / 3) = 10924 at the default, plus its quotes. */
+
+static size_t line_len(const char *req, size_t reqlen, const char *resp, size_t resplen,
+                       const tbl_record_opts_t *o, char **out) {
+  char key[TBL_KEY_MAX], ser[4096], err[128];
+  tbl_exchange_t *ex = tbl_exchange_new(1000, key);
+  ASSERT(ex != NULL);
+  tbl_exchange_capture(ex, &ex->req, req, reqlen, o->max_body_size);
+  tbl_exchange_capture(ex, &ex->resp, resp, resplen, o->max_body_size);
+  snprintf(ser, sizeof(ser), SHAPE_39_PROXIED(SHAPE_KEY("%s")), key);
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), o, 1001, &n, err, sizeof(err));
+  ASSERT(line != NULL);
+  if (out) *out = line;
+  else free(line);
+  return n;
+}
+
+/* Both bodies of one worst-case kind at exactly max_body_size bytes. */
+static void worst_case(const char *what, const char *body, size_t len, const char *want_encoding,
+                       size_t want_line) {
+  tbl_record_opts_t o = opts(8192);
+  char *line;
+  size_t base = line_len("", 0, "", 0, &o, NULL);
+  size_t n = line_len(body, len, body, len, &o, &line);
+  cJSON *j = cJSON_Parse(line);
+  ASSERT(j != NULL);
+  for (int side = 0; side < 2; side++) {
+    const char *part = side ? "response" : "request";
+    ASSERT_STREQ(at(j, part, "body_encoding")->valuestring, want_encoding);
+    ASSERT_EQ(at(j, part, "body_size")->valuedouble, (double)len);
+  }
+  cJSON_Delete(j);
+  /* two bodies of at most 10924 bytes each; "0" -> "8192", "text" -> "base64" */
+  if (n - base > 2 * (10924 + 5)) FAIL("%s: record grew by %zu bytes", what, n - base);
+  if (n != want_line) FAIL("%s: record of %zu bytes, expected %zu", what, n, want_line);
+  free(line);
+}
+
+TEST(record_size_bound_worst_case_bytes) {
+  static char body[8192];
+  size_t base64_line;
+  tbl_record_opts_t o = opts(8192);
+  size_t base = line_len("", 0, "", 0, &o, NULL);
+  ASSERT_EQ(base, 1808);
+  base64_line = base + 2 * (10924 - 0) + 2 * 3 + 2 * (6 - 4); /* "text" -> "base64" */
+  memset(body, 0x01, sizeof(body)); /* escapes to \u0001: 6 bytes each as text */
+  worst_case("control characters", body, sizeof(body), "base64", base64_line);
+  for (size_t i = 0; i < sizeof(body); i++) body[i] = i % 2 ? '\\' : '"'; /* 2 bytes each */
+  worst_case("quotes and backslashes", body, sizeof(body), "base64", base64_line);
+  for (size_t i = 0; i < sizeof(body); i++) body[i] = i % 3 ? 'a' : (char)0xe9; /* not UTF-8 */
+  worst_case("invalid UTF-8 in text", body, sizeof(body), "base64", base64_line);
+  /* one escape in three bytes still fits: text */
+  for (size_t i = 0; i < sizeof(body); i++) body[i] = i % 3 ? 'a' : '"';
+  worst_case("a quote every third byte", body, sizeof(body), "text", base + 2 * (8192 + 2731 + 3));
+  memset(body, 'a', sizeof(body));
+  worst_case("plain text", body, sizeof(body), "text", base + 2 * (8192 + 3));
+}
+
+/* Masking may lengthen a body ("REDACTED" for 1): the masked text is cut
+ * back to max_body_size bytes and marked truncated. */
+TEST(record_size_bound_masking_expansion) {
+  static const char *const fields[] = {"a"};
+  static char body[8192];
+  tbl_record_opts_t o = opts(8192);
+  o.redact_json_fields = fields;
+  o.nredact_json_fields = 1;
+  size_t n = 0;
+  body[n++] = '{';
+  while (n + 7 < sizeof(body)) memcpy(body + n, "\"a\":1,", 6), n += 6;
+  body[n - 1] = '}';
+  char *line;
+  line_len(body, n, "", 0, &o, &line);
+  cJSON *j = cJSON_Parse(line);
+  free(line);
+  ASSERT(j != NULL);
+  const char *got = at(j, "request", "body")->valuestring;
+  ASSERT_EQ(strlen(got), 8192);
+  ASSERT(strncmp(got, "{\"a\":\"REDACTED\",\"a\":\"REDACTED\",", 31) == 0);
+  ASSERT(strstr(got, ":1") == NULL); /* every value it kept is masked */
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, (double)n);
+  cJSON_Delete(j);
 }

@@ -14,10 +14,12 @@
 #include <kps_plugin.h>
 
 static const kps_field_t fields[] = {
-    {"allowed_payload_size", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "1048576", 0, 1073741824, NULL,
-     "Largest request body accepted, in bytes, judged by Content-Length."},
-    {"message", KPS_FIELD_STRING, KPS_FIELD_LEN, "\"Request size limit exceeded\"", 1, 200, NULL,
-     "Message of the 413 response sent for a larger body."},
+    {.name = "allowed_payload_size", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "1048576", .min = 0, .max = 1073741824,
+     .description = "Largest request body accepted, in bytes, judged by Content-Length."},
+    {.name = "message", .type = KPS_FIELD_STRING, .flags = KPS_FIELD_LEN,
+     .default_json = "\"Request size limit exceeded\"", .min = 1, .max = 200,
+     .description = "Message of the 413 response sent for a larger body."},
 };
 
 static const kps_plugin_t c_size_limit; /* defined at the end */

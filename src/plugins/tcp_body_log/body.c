@@ -164,9 +164,7 @@ static size_t put_utf8(char *o, unsigned cp) {
   return 4;
 }
 
-/* Decodes a JSON key's escapes (as every parser downstream will) into out;
- * returns its length, or -1 if it does not fit or is malformed. */
-static long decode_key(const char *k, size_t klen, char *out, size_t cap) {
+long tbl_json_unescape(const char *k, size_t klen, char *out, size_t cap) {
   size_t n = 0;
   for (size_t i = 0; i < klen; i++) {
     if (n + 4 > cap) return -1;
@@ -204,7 +202,7 @@ static long decode_key(const char *k, size_t klen, char *out, size_t cap) {
 int tbl_json_key_matches(const char *k, size_t klen, const char *const *fields, size_t nfields) {
   char buf[256];
   if (memchr(k, '\\', klen) != NULL) {
-    long n = decode_key(k, klen, buf, sizeof(buf));
+    long n = tbl_json_unescape(k, klen, buf, sizeof(buf));
     if (n < 0) return 0; /* longer than any configured name */
     k = buf;
     klen = (size_t)n;

@@ -24,6 +24,11 @@ size_t tbl_truncate_point(const char *s, size_t len, size_t size, size_t max);
 /* Base64 of s[0..len) into a malloc'd NUL-terminated string. */
 char *tbl_base64(const char *s, size_t len, size_t *outlen);
 
+/* Decodes the escapes of a JSON string's raw content s[0..len) (as every
+ * parser downstream will) into out; returns the decoded length, or -1 if it
+ * does not fit in cap bytes or is malformed. */
+long tbl_json_unescape(const char *s, size_t len, char *out, size_t cap);
+
 /* 1 if the raw JSON key k[0..klen) (escapes decoded, as a parser would)
  * equals one of the names, ignoring ASCII case. */
 int tbl_json_key_matches(const char *k, size_t klen, const char *const *names, size_t n);

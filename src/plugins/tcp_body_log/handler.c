@@ -29,48 +29,70 @@
 extern const kps_plugin_t kps__plugin_tcp_body_log;
 #define PLUGIN (&kps__plugin_tcp_body_log)
 
+/* Every rule is here, so Kong refuses a bad config when it is written;
+ * instance_start refuses only files that cannot be read or used. */
+#define DEFAULT_REDACT_HEADERS \
+  "[\"authorization\",\"proxy-authorization\",\"cookie\",\"set-cookie\",\"apikey\",\"x-api-key\"]"
+
+#define HOST_NAME_LEN .flags = KPS_FIELD_LEN, .min = 1, .max = 255 /* a DNS name's limit */
+#define PATH_LEN .flags = KPS_FIELD_LEN, .min = 1, .max = 4096    /* PATH_MAX */
+
 static const kps_field_t fields[] = {
-    {"host", KPS_FIELD_STRING, KPS_FIELD_REQUIRED, NULL, 0, 0, NULL,
-     "The collector's host name or IP address."},
-    {"port", KPS_FIELD_INTEGER, KPS_FIELD_REQUIRED | KPS_FIELD_BETWEEN, NULL, 1, 65535, NULL,
-     "The collector's TCP port."},
-    {"timeout", KPS_FIELD_NUMBER, KPS_FIELD_BETWEEN, "10000", 1, 3600000, NULL,
-     "Connect and send timeout towards the collector, in milliseconds."},
-    {"keepalive", KPS_FIELD_NUMBER, KPS_FIELD_BETWEEN, "60000", 1, 86400000, NULL,
-     "How long an idle collector connection stays open, in milliseconds."},
-    {"tls", KPS_FIELD_BOOLEAN, 0, "false", 0, 0, NULL, "Connect to the collector with TLS."},
-    {"tls_sni", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
-     "Server name sent with TLS (SNI) and checked against the certificate."},
-    {"tls_verify", KPS_FIELD_BOOLEAN, 0, "true", 0, 0, NULL,
-     "Verify the collector's certificate chain and name (on by default)."},
-    {"tls_ca_file", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
-     "PEM bundle of CAs to verify the collector with; default: the system store."},
-    {"tls_client_cert", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
-     "PEM client certificate presented to the collector (mutual TLS)."},
-    {"tls_client_key", KPS_FIELD_STRING, 0, NULL, 0, 0, NULL,
-     "PEM private key of tls_client_cert."},
-    {"log_request_body", KPS_FIELD_BOOLEAN, 0, "true", 0, 0, NULL,
-     "Add the request body to the record."},
-    {"log_response_body", KPS_FIELD_BOOLEAN, 0, "true", 0, 0, NULL,
-     "Add the upstream response body to the record."},
-    {"max_body_size", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "8192", 0, 16777216, NULL,
-     "Bytes of each body kept in the record; a longer body is truncated and marked."},
-    {"content_types", KPS_FIELD_STRING_ARRAY, 0, "[]", 0, 0, NULL,
-     "Content types whose bodies are logged, such as application/json or text/*; empty logs all."},
-    {"redact_headers", KPS_FIELD_STRING_ARRAY, 0,
-     "[\"authorization\",\"proxy-authorization\",\"cookie\",\"set-cookie\",\"apikey\","
-     "\"x-api-key\"]",
-     0, 0, NULL, "Header names whose values are replaced by REDACTED in the record."},
-    {"redact_json_fields", KPS_FIELD_STRING_ARRAY, 0, "[]", 0, 0, NULL,
-     "JSON keys whose values are masked, at any depth, in JSON bodies."},
-    {"queue_max_bytes", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "16777216", 65536, 1073741824, NULL,
-     "Cap on the bytes of records waiting for the collector; newer records are dropped."},
-    {"queue_max_entries", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "10000", 1, 10000000, NULL,
-     "Cap on the number of records waiting for the collector; newer records are dropped."},
-    {"context_ttl", KPS_FIELD_NUMBER, KPS_FIELD_BETWEEN, "60000", 1000, 3600000, NULL,
-     "How long captured bodies wait for their log phase, in milliseconds."},
-    {"context_max_bytes", KPS_FIELD_INTEGER, KPS_FIELD_BETWEEN, "67108864", 65536, 4294967296.0,
-     NULL, "Cap on the bytes of captured bodies waiting for their log phase."},
+    {.name = "host", .type = KPS_FIELD_STRING, .flags = KPS_FIELD_REQUIRED | KPS_FIELD_LEN,
+     .min = 1, .max = 255, .description = "The collector's host name or IP address."},
+    {.name = "port", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_REQUIRED | KPS_FIELD_BETWEEN,
+     .min = 1, .max = 65535, .description = "The collector's TCP port."},
+    {.name = "timeout", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "10000", .min = 1, .max = 3600000,
+     .description = "Connect and send timeout towards the collector, in milliseconds."},
+    {.name = "keepalive", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "60000", .min = 1, .max = 86400000,
+     .description = "How long an idle collector connection stays open, in milliseconds."},
+    {.name = "tls", .type = KPS_FIELD_BOOLEAN, .default_json = "false",
+     .description = "Connect to the collector with TLS."},
+    {.name = "tls_sni", .type = KPS_FIELD_STRING, HOST_NAME_LEN,
+     .description = "Server name sent with TLS (SNI) and checked against the certificate."},
+    {.name = "tls_verify", .type = KPS_FIELD_BOOLEAN, .default_json = "true",
+     .description = "Verify the collector's certificate chain and name (on by default)."},
+    {.name = "tls_ca_file", .type = KPS_FIELD_STRING, PATH_LEN,
+     .description = "PEM bundle of CAs to verify the collector with; default: the system store."},
+    {.name = "tls_client_cert", .type = KPS_FIELD_STRING, PATH_LEN,
+     .description = "PEM client certificate presented to the collector (mutual TLS)."},
+    {.name = "tls_client_key", .type = KPS_FIELD_STRING, PATH_LEN,
+     .description = "PEM private key of tls_client_cert; set both or neither."},
+    {.name = "log_request_body", .type = KPS_FIELD_BOOLEAN, .default_json = "true",
+     .description = "Add the request body to the record."},
+    {.name = "log_response_body", .type = KPS_FIELD_BOOLEAN, .default_json = "true",
+     .description = "Add the upstream response body to the record."},
+    {.name = "max_body_size", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "8192", .min = 0, .max = 16777216,
+     .description = "Bytes of each body kept in the record; a longer body is truncated and marked."},
+    {.name = "content_types", .type = KPS_FIELD_STRING_ARRAY, .default_json = "[]",
+     .description = "Content types whose bodies are logged, such as application/json or text/*; "
+                    "empty logs all."},
+    {.name = "redact_headers", .type = KPS_FIELD_STRING_ARRAY, .default_json = DEFAULT_REDACT_HEADERS,
+     .description = "Header names whose values are replaced by REDACTED in the record."},
+    {.name = "redact_json_fields", .type = KPS_FIELD_STRING_ARRAY, .default_json = "[]",
+     .description = "JSON keys whose values are masked, at any depth, in JSON bodies."},
+    {.name = "queue_max_bytes", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "16777216", .min = 65536, .max = 1073741824,
+     .description = "Cap on the bytes of records waiting for the collector; newer records are dropped."},
+    {.name = "queue_max_entries", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "10000", .min = 1, .max = 10000000,
+     .description = "Cap on the number of records waiting for the collector; newer records are dropped."},
+    {.name = "context_ttl", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "60000", .min = 1000, .max = 3600000,
+     .description = "How long captured bodies wait for their log phase, in milliseconds."},
+    {.name = "context_max_bytes", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "67108864", .min = 65536, .max = 4294967296.0,
+     .description = "Cap on the bytes of captured bodies waiting for their log phase."},
+};
+
+/* The client certificate and its key come together (Kong refuses one
+ * without the other, so StartInstance never has to). */
+static const char *const client_pair[] = {"tls_client_cert", "tls_client_key", NULL};
+static const kps_check_t checks[] = {
+    {.kind = KPS_CHECK_MUTUALLY_REQUIRED, .fields = client_pair},
 };
 
 /* One configured instance. */
@@ -92,13 +114,6 @@ static const char **take_list(const kps_config_t *cfg, const char *name, const c
 
 static int instance_start(kps_instance_t *inst, const kps_config_t *cfg, void **data, char *err,
                           size_t errlen) {
-  const char *cert = kps_config_string(cfg, "tls_client_cert");
-  const char *key = kps_config_string(cfg, "tls_client_key");
-  if ((cert == NULL) != (key == NULL)) {
-    snprintf(err, errlen, "config.%s: required when %s is set", cert ? "tls_client_key" : "tls_client_cert",
-             cert ? "tls_client_cert" : "tls_client_key");
-    return -1;
-  }
   size_t nlists = kps_config_array_len(cfg, "content_types") +
                   kps_config_array_len(cfg, "redact_headers") +
                   kps_config_array_len(cfg, "redact_json_fields");
@@ -126,14 +141,14 @@ static int instance_start(kps_instance_t *inst, const kps_config_t *cfg, void **
   kps_sink_config_t sc = {
       .host = kps_config_string(cfg, "host"),
       .port = (int)kps_config_integer(cfg, "port", 0),
-      .timeout_ms = (uint64_t)kps_config_number(cfg, "timeout", 10000),
-      .keepalive_ms = (uint64_t)kps_config_number(cfg, "keepalive", 60000),
+      .timeout_ms = (uint64_t)kps_config_integer(cfg, "timeout", 10000),
+      .keepalive_ms = (uint64_t)kps_config_integer(cfg, "keepalive", 60000),
       .tls = kps_config_bool(cfg, "tls", 0),
       .tls_sni = kps_config_string(cfg, "tls_sni"),
       .tls_verify = kps_config_bool(cfg, "tls_verify", 1),
       .tls_ca_file = kps_config_string(cfg, "tls_ca_file"),
-      .tls_client_cert = cert,
-      .tls_client_key = key,
+      .tls_client_cert = kps_config_string(cfg, "tls_client_cert"),
+      .tls_client_key = kps_config_string(cfg, "tls_client_key"),
       .queue_max_bytes = (size_t)kps_config_integer(cfg, "queue_max_bytes", 16 << 20),
       .queue_max_entries = (size_t)kps_config_integer(cfg, "queue_max_entries", 10000),
   };
@@ -146,7 +161,7 @@ static int instance_start(kps_instance_t *inst, const kps_config_t *cfg, void **
     free(ti);
     return -1;
   }
-  tbl_exchange_set_limits((uint64_t)kps_config_number(cfg, "context_ttl", 60000),
+  tbl_exchange_set_limits((uint64_t)kps_config_integer(cfg, "context_ttl", 60000),
                           (size_t)kps_config_integer(cfg, "context_max_bytes", 64 << 20),
                           (size_t)kps_config_integer(cfg, "queue_max_entries", 10000));
   *data = ti;
@@ -327,6 +342,8 @@ const kps_plugin_t kps__plugin_tcp_body_log = {
     .priority = 7,
     .fields = fields,
     .nfields = sizeof(fields) / sizeof(fields[0]),
+    .checks = checks,
+    .nchecks = sizeof(checks) / sizeof(checks[0]),
     .phases = {[KPS_PHASE_RESPONSE] = response_phase, [KPS_PHASE_LOG] = log_phase},
     .instance_start = instance_start,
     .instance_close = instance_close,

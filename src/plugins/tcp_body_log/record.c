@@ -19,6 +19,7 @@
 #include "exchange.h"
 
 #define MAX_DEPTH 64
+#define TBL_CT_MAX 128 /* a media type longer than this matches no pattern */
 
 static tbl_record_stats_t stats;
 
@@ -86,12 +87,28 @@ static void put_json_string(tbl_buf_t *b, const char *s, size_t n) {
   tbl_buf_put(b, "\"", 1);
 }
 
+/* The bytes put_json_string writes for s[0..n), quotes excluded. */
+static size_t json_string_len(const char *s, size_t n) {
+  size_t out = n;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!special[c]) continue;
+    out += (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') ? 1 : 5;
+  }
+  return out;
+}
+
+/* Base64's length for n bytes. */
+static size_t base64_len(size_t n) { return (n + 2) / 3 * 4; }
+
 /* ---- the scanner ------------------------------------------------------- */
 
 /* What one of "request" / "response" holds that the record depends on. */
 typedef struct part_s {
   int found;
-  const char *ct;  /* content-type header value (raw), or NULL */
+  int has_ct;      /* a content-type header was seen */
+  char *ct;        /* TBL_CT_MAX bytes for its media type, JSON escapes decoded
+                      (Kong writes "application\/json"); NULL: not gathered */
   size_t ctlen;
   long long cl;    /* content-length, or -1 */
   int chunked;     /* a transfer-encoding header is present */
@@ -109,7 +126,9 @@ typedef struct scan_s {
   part_t req, resp;
   const char *key; /* the join key's value (raw), or NULL */
   size_t keylen;
-  int source_kong, tries, uri;
+  int source;      /* "source" (Kong 3.6+): 0 absent, 1 "upstream", -1 other */
+  int tries;       /* "tries" is a non-empty array */
+  int proxy_time;  /* "latencies.proxy" is >= 0 (-1: Kong never waited) */
   int spaced;      /* whitespace between tokens seen: copies must compact */
 } scan_t;
 
@@ -300,6 +319,29 @@ static int next_member(scan_t *sc, int *first, size_t *a, size_t *b) {
   return 1;
 }
 
+/* Bytes of whitespace at s[pos...). */
+static size_t ws_len(const scan_t *sc, size_t pos) {
+  scan_t t = *sc;
+  t.pos = pos;
+  ws(&t);
+  return t.pos - pos;
+}
+
+/* The latencies object at v0 (validated): 1 if its "proxy" member is a
+ * number >= 0, else 0. */
+static int proxy_latency_known(const scan_t *sc, size_t v0) {
+  scan_t t = *sc;
+  size_t a, b;
+  int first = 1;
+  t.pos = v0 + 1;
+  t.emit = 0;
+  while (next_member(&t, &first, &a, &b) == 1) {
+    if (key_is(&t, a, b, "proxy")) return t.pos < t.len && t.s[t.pos] >= '0' && t.s[t.pos] <= '9';
+    if (skip_value(&t) != 0) return 0;
+  }
+  return 0;
+}
+
 /* The headers object of a part: gathers its facts, redacts named values. */
 static int walk_headers(scan_t *sc, part_t *part) {
   size_t a, b, v0;
@@ -313,9 +355,14 @@ static int walk_headers(scan_t *sc, part_t *part) {
     if (!sc->emit) {
       const char *p = NULL;
       size_t n = 0;
-      if (b - a == 12 && strncasecmp(sc->s + a, "content-type", 12) == 0 && part->ct == NULL) {
+      if (b - a == 12 && strncasecmp(sc->s + a, "content-type", 12) == 0 && !part->has_ct &&
+          part->ct != NULL) {
         header_value(sc, v0, sc->pos, &p, &n);
-        part->ct = p, part->ctlen = n;
+        const char *semi = p ? memchr(p, ';', n) : NULL; /* parameters are not needed */
+        if (semi != NULL) n = (size_t)(semi - p);
+        long d = p ? tbl_json_unescape(p, n, part->ct, TBL_CT_MAX) : -1;
+        part->has_ct = 1;
+        part->ctlen = d > 0 ? (size_t)d : 0;
       } else if (b - a == 14 && strncasecmp(sc->s + a, "content-length", 14) == 0) {
         header_value(sc, v0, sc->pos, &p, &n);
         if (p != NULL && n > 0 && n < 20) {
@@ -431,11 +478,11 @@ static int walk(scan_t *sc) {
         scan_t t = *sc;
         t.pos = v0;
         if (key_is(sc, a, b, "source") && scan_string(&t, &s0, &s1) == 0)
-          sc->source_kong = s1 - s0 == 4 && memcmp(sc->s + s0, "kong", 4) == 0;
+          sc->source = s1 - s0 == 8 && memcmp(sc->s + s0, "upstream", 8) == 0 ? 1 : -1;
         else if (key_is(sc, a, b, "tries") && sc->s[v0] == '[')
-          sc->tries = sc->pos - v0 > 2; /* not "[]" */
-        else if (key_is(sc, a, b, "upstream_uri") && scan_string(&t, &s0, &s1) == 0)
-          sc->uri = s1 > s0;
+          sc->tries = sc->s[v0 + 1 + ws_len(sc, v0 + 1)] != ']';
+        else if (key_is(sc, a, b, "latencies") && sc->s[v0] == '{')
+          sc->proxy_time = proxy_latency_known(sc, v0);
       }
     }
   }
@@ -471,7 +518,14 @@ static void add_skip(tbl_buf_t *f, tbl_skip_t why, long long size) {
   stats.skipped[why]++;
 }
 
-/* body, body_encoding, body_size, body_truncated for captured bytes. */
+/* body, body_encoding, body_size, body_truncated for captured bytes.
+ * The body field never takes more than base64 of max_body_size bytes
+ * (4 * ceil(max / 3)) plus its quotes, whatever the bytes (R61):
+ *   - masking may lengthen JSON ("REDACTED" for 1): the masked text is cut
+ *     back to max_body_size bytes (the cut falls after masking, so nothing
+ *     unmasked is revealed);
+ *   - UTF-8 text without NUL goes as text while its JSON escaping fits that
+ *     bound, else as base64 (a control character escapes to six bytes). */
 static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t *o) {
   const char *p = c->data ? c->data : "";
   size_t n = tbl_truncate_point(p, c->len, c->size, o->max_body_size);
@@ -488,9 +542,14 @@ static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opt
     p = masked;
     n = mlen;
     stats.bodies_masked++;
+    if (n > o->max_body_size) {
+      n = tbl_truncate_point(p, n, n, o->max_body_size);
+      truncated = 1;
+    }
   }
   puts_(f, "\"body\":");
-  if (tbl_utf8_valid_prefix(p, n) == n && memchr(p, '\0', n) == NULL) {
+  if (tbl_utf8_valid_prefix(p, n) == n && memchr(p, '\0', n) == NULL &&
+      json_string_len(p, n) <= base64_len(o->max_body_size)) {
     put_json_string(f, p, n);
     puts_(f, ",\"body_encoding\":\"text\"");
   } else {
@@ -543,17 +602,22 @@ static void body_fields(tbl_buf_t *f, int enabled, int have_key, const tbl_excha
     }
     case TBL_BODY_CAPTURED: break;
   }
-  if (c->size > 0 && !tbl_content_type_allowed(part->ct, part->ctlen, o->content_types, o->ncontent_types)) {
+  if (c->size > 0 && !tbl_content_type_allowed(part->has_ct ? part->ct : NULL, part->ctlen,
+                                                o->content_types, o->ncontent_types)) {
     add_skip(f, TBL_SKIP_CONTENT_TYPE, (long long)c->size);
     return;
   }
   add_body(f, c, o);
 }
 
-/* Was the request proxied at all?  Kong fills tries/upstream_uri then. */
+/* Did Kong send the request to the service?  Decided from what every
+ * Kong 3.x era writes (proto/PROTOCOL.md R60): "source" is "upstream"
+ * (3.6+), or "tries" holds a try (the balancer ran: a dead upstream too),
+ * or, where there is no "source" (3.0-3.5), latencies.proxy is not -1.
+ * upstream_uri says nothing: the router sets it before access plugins run,
+ * so a request another plugin ended in access has one too. */
 static int proxied(const scan_t *sc) {
-  if (sc->source_kong && !sc->tries) return 0;
-  return sc->tries || sc->uri;
+  return sc->source == 1 || sc->tries || (sc->source == 0 && sc->proxy_time);
 }
 
 char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_t *o,
@@ -564,7 +628,9 @@ char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_
   sc.s = serialize;
   sc.len = len;
   sc.o = o;
+  char ctbuf[2][TBL_CT_MAX];
   sc.req.cl = sc.resp.cl = -1;
+  sc.req.ct = ctbuf[0], sc.resp.ct = ctbuf[1];
   if (walk(&sc) != 0) {
     stats.serialize_invalid++;
     snprintf(err, errlen, "kong.log.serialize() did not return a JSON object");

@@ -4,6 +4,7 @@
 -- ctx.balancer_data.tries (serialize's "tries"), timeouts from the service.
 
 local ngx_balancer = require "ngx.balancer"
+local json = require "gateway.json"
 
 local ngx = ngx
 local var = ngx.var
@@ -39,7 +40,9 @@ local function resolve(host)
   return nil, "name resolution failed"
 end
 
--- runloop.access.before: balancer_prepare
+-- runloop.access.before: balancer_prepare (kong/runloop/handler.lua, 3.0-3.9).
+-- It runs before any access plugin, so a request a plugin ends in access is
+-- serialized with "tries":[] (an array, also when empty: Kong's ARRAY_MT).
 function _M.prepare(ctx, scheme, host, port, service)
   ctx.balancer_data = {
     scheme = scheme,
@@ -47,7 +50,7 @@ function _M.prepare(ctx, scheme, host, port, service)
     host = host,
     port = port,
     try_count = 0,
-    tries = {},
+    tries = json.array(),
     retries = service.retries or 5,
     connect_timeout = service.connect_timeout or 60000,
     send_timeout = service.write_timeout or 60000,

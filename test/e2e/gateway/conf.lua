@@ -3,9 +3,12 @@
 --   * every KONG_<UPPERCASE_KEY> environment variable overrides `key`;
 --   * `plugins` and `pluginserver_names` are comma-separated lists;
 --   * each pluginserver entry gets socket / start_cmd / query_cmd with
---     Kong's defaults (3.9: <prefix>/<name>.socket, /usr/local/bin/<name>,
---     "/usr/local/bin/<name> -dump"; before 3.9: /usr/local/kong/<name>.socket
---     and /usr/local/bin/query_<name>).
+--     Kong's defaults (3.9, kong/conf_loader/init.lua: <prefix>/<name>.socket,
+--     /usr/local/bin/<name>, "/usr/local/bin/<name> -dump", query_cmd
+--     required; 3.0-3.8, get_server_defs in kong/runloop/plugin_servers/
+--     process.lua, identical in every tag: /usr/local/kong/<name>.socket
+--     whatever the prefix, /usr/local/bin/<name>, /usr/local/bin/query_<name>,
+--     each only if the file exists, nothing required).
 
 local ffi = require "ffi"
 
@@ -133,7 +136,8 @@ local function pluginservers(conf, log_warn)
         or exists(DEFAULT_PLUGINSERVER_PATH .. "/query_" .. name)
     end
 
-    if not start_command then
+    -- 3.9 (conf_loader) warns; 3.0-3.8 say nothing
+    if not start_command and modern then
       log_warn("start_command undefined for pluginserver " .. name ..
                "; assuming external process management")
     end

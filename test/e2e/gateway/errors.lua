@@ -1,6 +1,8 @@
 -- Error responses, after kong/error_handlers.lua and the templates of
 -- kong/tools/http.lua: the body format follows the Accept header (JSON by
--- default) and carries the request id.
+-- default) and, from Kong 3.5, carries the request id.
+
+local era = require "gateway.era"
 
 local ngx = ngx
 local fmt = string.format
@@ -31,6 +33,7 @@ local TYPES = {
   ["text/plain"] = "text/plain; charset=utf-8",
 }
 
+-- 3.5.0: request_id in every template (kong/tools/utils.lua ERROR_TEMPLATES)
 local TEMPLATES = {
   [JSON] = '{\n  "message":"%s",\n  "request_id":"%s"\n}',
   ["text/html; charset=utf-8"] = '<!doctype html>\n<html>\n  <head>\n    <meta charset="utf-8">\n' ..
@@ -39,6 +42,17 @@ local TEMPLATES = {
   ["application/xml; charset=utf-8"] = '<?xml version="1.0" encoding="UTF-8"?>\n<error>\n' ..
     '  <message>%s</message>\n  <requestid>%s</requestid>\n</error>\n',
   ["text/plain; charset=utf-8"] = "%s\nrequest_id: %s\n",
+}
+
+-- 3.0-3.4: the same templates without the request id
+local TEMPLATES_NO_ID = {
+  [JSON] = '{\n  "message":"%s"\n}',
+  ["text/html; charset=utf-8"] = '<!doctype html>\n<html>\n  <head>\n    <meta charset="utf-8">\n' ..
+    '    <title>Error</title>\n  </head>\n  <body>\n    <h1>Error</h1>\n    <p>%s.</p>\n' ..
+    '  </body>\n</html>\n',
+  ["application/xml; charset=utf-8"] = '<?xml version="1.0" encoding="UTF-8"?>\n<error>\n' ..
+    '  <message>%s</message>\n</error>\n',
+  ["text/plain; charset=utf-8"] = "%s\n",
 }
 
 -- highest-q media type of Accept that Kong knows; JSON otherwise
@@ -61,6 +75,9 @@ function _M.response_type(accept)
 end
 
 function _M.render(content_type, message)
+  if not era.ge("3.5") then
+    return fmt(TEMPLATES_NO_ID[content_type] or TEMPLATES_NO_ID[JSON], message)
+  end
   local tpl = TEMPLATES[content_type] or TEMPLATES[JSON]
   return fmt(tpl, message, ngx.var.request_id or "")
 end

@@ -15,12 +15,11 @@ local phases = require "gateway.phases"
 local process = require "gateway.process"
 local worker_events = require "gateway.worker_events"
 local plugin_servers = require "gateway.plugin_servers"
+local era = require "gateway.era"
 
 local _M = {}
 
 local conf
-
-local VERSIONS = { ["3.7"] = "3.7.1", ["3.8"] = "3.8.1", ["3.9"] = "3.9.1" }
 
 local function random_uuid()
   local f = io.open("/dev/urandom", "rb")
@@ -42,13 +41,17 @@ function _M.init(opts)
   if not conf then
     error(err, 0)
   end
+  local ok
+  ok, err = era.set(conf.kong_version)
+  if not ok then
+    error(err, 0)
+  end
   conf.gateway_workdir = opts.workdir
-  conf.kong_version_full = VERSIONS[conf.kong_version] or (conf.kong_version .. ".0")
+  conf.kong_version_full = era.full
 
   local ws_id = declarative.uuid_from("workspace:default")
   _G.kong = require("gateway.pdk").new(conf, random_uuid())
 
-  local ok
   ok, err = plugins.load(conf)
   if not ok then
     error(err, 0)

@@ -76,6 +76,9 @@ local function is_array(t)
   return true, max
 end
 
+-- (is_array, max index) as Kong's cjson decides it; errors on sparse arrays
+_M.is_array = is_array
+
 local function enc_table(t, buf, depth)
   if depth > 1000 then
     error("Cannot serialise, excessive nesting (1001)")

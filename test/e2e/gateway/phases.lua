@@ -21,6 +21,7 @@ local uri = require "gateway.uri"
 local ctx_ref = require "gateway.ctx_ref"
 local errors = require "gateway.errors"
 local worker_events = require "gateway.worker_events"
+local era = require "gateway.era"
 local PHASES = require("gateway.pdk.phases").phases
 
 local ngx = ngx
@@ -140,6 +141,11 @@ local function access_before(ctx)
 
   local match_t = router.exec(ctx)
   if not match_t then
+    -- 3.3.0: kong.response.error (templated, Accept-negotiated); 3.0-3.2 exit
+    -- with a JSON table (kong/runloop/handler.lua)
+    if not era.ge("3.3") then
+      return kong.response.exit(404, { message = "no Route matched with those values" })
+    end
     return kong.response.error(404, "no Route matched with those values")
   end
 
@@ -187,10 +193,14 @@ local function access_before(ctx)
   if match_t.prefix and match_t.prefix ~= "/" then
     var.upstream_x_forwarded_prefix = match_t.prefix
   end
-  local proto = ngx.req.http_version()
-  local inbound_via = proto and (proto .. " " .. server_header) or server_header
-  local req_via = var.http_via
-  var.upstream_via = req_via and (req_via .. ", " .. inbound_via) or inbound_via
+  -- 3.8.0: a Via request header to the upstream (before: none; an empty
+  -- $upstream_via sends nothing) (kong/runloop/handler.lua)
+  if era.ge("3.8") then
+    local proto = ngx.req.http_version()
+    local inbound_via = proto and (proto .. " " .. server_header) or server_header
+    local req_via = var.http_via
+    var.upstream_via = req_via and (req_via .. ", " .. inbound_via) or inbound_via
+  end
 end
 
 -- runloop.access.after
@@ -232,6 +242,10 @@ function _M.access()
     ctx.KONG_ACCESS_TIME = ctx.KONG_ACCESS_ENDED_AT - ctx.KONG_ACCESS_START
     ctx.KONG_RESPONSE_LATENCY = ctx.KONG_ACCESS_ENDED_AT - ctx.KONG_PROCESSING_START
     ctx.buffered_proxying = nil
+    -- 3.3.0: kong.response.error; 3.0-3.2 exit with a JSON table (kong/init.lua)
+    if not era.ge("3.3") then
+      return kong.response.exit(503, { message = "no Service found with those values" })
+    end
     return kong.response.error(503, "no Service found with those values")
   end
 
@@ -272,7 +286,8 @@ function _M.response()
   local res = ngx.location.capture("/kong_buffered_http", options)
   if res.truncated and options.method ~= ngx.HTTP_HEAD then
     ctx.KONG_PHASE = PHASES.error
-    ngx.status = res.status or 502
+    -- 3.5.0: the subrequest's status when it has one; 3.0-3.4 always 502 (kong/init.lua)
+    ngx.status = era.ge("3.5") and res.status or 502
     return errors.handle(ctx)
   end
 
@@ -375,17 +390,28 @@ function _M.header_filter()
   if ctx.KONG_PROXIED then
     header["X-Kong-Upstream-Latency"] = ctx.KONG_WAITING_TIME
     header["X-Kong-Proxy-Latency"] = ctx.KONG_PROXY_LATENCY
-    local outbound_via = "1.1 " .. server_header
-    local resp_via = var.upstream_http_via
-    header["Via"] = resp_via and (resp_via .. ", " .. outbound_via) or outbound_via
-    if not header["Server"] then
-      header["Server"] = server_header
+    if era.ge("3.8") then
+      -- 3.8.0: "1.1 kong/<version>" appended to the upstream's Via, and a
+      -- Server header when the upstream sent none (kong/runloop/handler.lua)
+      local outbound_via = "1.1 " .. server_header
+      local resp_via = var.upstream_http_via
+      header["Via"] = resp_via and (resp_via .. ", " .. outbound_via) or outbound_via
+      if not header["Server"] then
+        header["Server"] = server_header
+      end
+    else
+      -- 3.0-3.7: Via is "kong/<version>", replacing the upstream's
+      header["Via"] = server_header
     end
   else
     header["X-Kong-Response-Latency"] = ctx.KONG_RESPONSE_LATENCY
     header["Server"] = server_header
   end
-  header["X-Kong-Request-Id"] = var.request_id
+  -- 3.5.0: X-Kong-Request-Id on every response (kong/runloop/handler.lua,
+  -- `headers` default in kong/templates/kong_defaults.lua)
+  if era.ge("3.5") then
+    header["X-Kong-Request-Id"] = var.request_id
+  end
 
   ctx.KONG_HEADER_FILTER_ENDED_AT = updated_now_ms()
   ctx.KONG_HEADER_FILTER_TIME = ctx.KONG_HEADER_FILTER_ENDED_AT - ctx.KONG_HEADER_FILTER_START

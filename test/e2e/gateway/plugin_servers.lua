@@ -5,11 +5,14 @@
 --     ngx.timer.at(0) with a snapshot of the request (serialize output, clone
 --     of ngx.ctx, kong.ctx.shared, request/response headers, status, start
 --     time) and runs the event there;
---   * the per-worker instance cache keyed by plugin id, StartInstance when
---     missing or when __seq__ changed (then CloseInstance of the old one);
+--   * the per-worker instance cache keyed by plugin id (3.0-3.2: conf.__key__),
+--     StartInstance when missing or when __seq__ changed (then CloseInstance
+--     of the old one); the version differences are in get_instance_id and
+--     reset_instance (kong/runloop/plugin_servers/init.lua up to 3.8);
 --   * serverPid notifications: a new pid drops this plugin's instances.
 
 local rpc = require "gateway.rpc"
+local era = require "gateway.era"
 local json = require "gateway.json"
 local clone = require "table.clone"
 local get_ctx_table = require("resty.core.ctx").get_ctx_table
@@ -191,9 +194,24 @@ local function reset_instances_for_plugin(plugin_name)
   end
 end
 
+-- the instance cache key: 3.3.0 switched from conf.__key__ (3.0-3.2 have no
+-- plugin id) to kong.plugin.get_id()
+local function instance_key(plugin_name, conf)
+  if era.ge("3.3") then
+    return type(conf) == "table" and kong.plugin.get_id() or plugin_name
+  end
+  return type(conf) == "table" and conf.__key__ or plugin_name
+end
+
 local function reset_instance(plugin_name, conf)
+  if not era.ge("3.6") then
+    -- 3.0-3.5: only this instance, only in this worker
+    running_instances[instance_key(plugin_name, conf)] = nil
+    return
+  end
+  -- 3.6.0: every instance of the plugin, and Kong broadcasts
+  -- "plugin_server/reset_instances" to the other workers
   reset_instances_for_plugin(plugin_name)
-  -- Kong also broadcasts "plugin_server/reset_instances" to the other workers
   local events = require "gateway.worker_events"
   events.post_reset(plugin_name)
 end
@@ -203,23 +221,33 @@ local MAX_WAIT_STEPS = 10 / SLEEP_STEP
 
 local function get_instance_id(plugin, conf)
   local plugin_name = plugin.name
-  local key = kong.plugin.get_id()
+  local key = instance_key(plugin_name, conf)
   local instance_info = running_instances[key]
 
   local wait_count = 0
   while instance_info and not instance_info.id do
-    ngx.sleep(SLEEP_STEP)
-    wait_count = wait_count + 1
-    if wait_count > MAX_WAIT_STEPS then
-      running_instances[key] = nil
-      return nil, "Could not claim instance_id for " .. plugin_name .. " (key: " .. key .. ")"
+    if not era.ge("3.3") then
+      -- 3.0-3.2: another thread is starting it; wait without a limit
+      ngx.sleep(0)
+    else
+      -- 3.3.0: 0.1 s steps, at most 10 s
+      ngx.sleep(SLEEP_STEP)
+      wait_count = wait_count + 1
+      if wait_count > MAX_WAIT_STEPS then
+        -- 3.6.0: the stale claim is released (before, it stays)
+        if era.ge("3.6") then
+          running_instances[key] = nil
+        end
+        return nil, "Could not claim instance_id for " .. plugin_name .. " (key: " .. key .. ")"
+      end
     end
     instance_info = running_instances[key]
   end
 
+  -- 3.6.0: the cached instance must also belong to this plugin id
   if instance_info and instance_info.id
      and instance_info.seq == conf.__seq__
-     and instance_info.conf and instance_info.conf.__plugin_id == key
+     and (not era.ge("3.6") or (instance_info.conf and instance_info.conf.__plugin_id == key))
   then
     return instance_info.id
   end

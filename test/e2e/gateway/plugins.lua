@@ -8,6 +8,7 @@
 local process = require "gateway.process"
 local plugin_servers = require "gateway.plugin_servers"
 local schema = require "gateway.schema"
+local era = require "gateway.era"
 local declarative = require "gateway.declarative"
 
 local _M = {}
@@ -51,7 +52,7 @@ function _M.load(conf)
       entry = { name = name, handler = require("gateway.lua_plugins." .. name), external = false }
     elseif external[name] then
       local info = external[name]
-      local ok, verr = schema.validate_info(info)
+      local ok, verr = schema.validate_info(info, era.minor)
       if not ok then
         return nil, "error loading plugin schemas: " .. verr
       end
@@ -88,6 +89,27 @@ function _M.load(conf)
   return true
 end
 
+-- the emulated Kong version's minor (gateway/era.lua when present)
+local function kong_minor()
+  local ok, era = pcall(require, "gateway.era")
+  if ok and type(era) == "table" and type(era.minor) == "number" then
+    return era.minor
+  end
+  return schema.DEFAULT_MINOR
+end
+
+-- where a plugin entry sits, for start-up errors
+local function declarative_where(e)
+  local where = "in plugin '" .. e.name .. "'"
+  if e.service then
+    where = where .. " of service '" .. tostring(e.service.name ~= ngx.null and e.service.name or e.service.id) .. "'"
+  end
+  if e.route then
+    where = where .. " of route '" .. tostring(e.route.name ~= ngx.null and e.route.name or e.route.id) .. "'"
+  end
+  return where .. ":"
+end
+
 local function compound_key(route_id, service_id, consumer_id)
   return (route_id or "") .. ":" .. (service_id or "") .. ":" .. (consumer_id or "")
 end
@@ -100,27 +122,29 @@ function _M.configure(entries, ws_id)
     if not p then
       return nil, "plugin '" .. e.name .. "' not enabled; add it to the 'plugins' configuration property"
     end
+    -- Kong validates every plugin config while it loads kong.yml (disabled
+    -- ones too) and refuses to start on the first error (kong/db/declarative)
+    local h = p.handler
+    local pschema = p.external and h.schema
+                    or schema.lua_plugin_schema(e.name, h.schema_fields or {})
+    local vopts = { minor = kong_minor() }
+    local processed, errs = schema.validate_config(pschema, e.config, vopts)
+    if not processed then
+      return nil, "error parsing declarative config file:\n" .. declarative_where(e) ..
+                  "\n" .. schema.pretty_errors(errs, nil, "  ")
+    end
     if e.enabled then
-      local h = p.handler
-      local cfg
-      if p.external then
-        cfg = schema.fill_config(h.schema, e.config)
-      else
-        cfg = schema.fill_lua_config(h.schema_fields or {}, e.config)
-      end
+      -- what the plugins iterator reads back: defaults, no nulls
+      local cfg = schema.config_for_server(pschema, processed, vopts)
       local route_id = e.route and e.route.id or nil
       local service_id = e.service and e.service.id or nil
       local id = e.id or declarative.uuid_from("plugin:" .. e.name .. ":" .. compound_key(route_id, service_id))
 
-      cfg.route_id = route_id
-      cfg.service_id = service_id
-      cfg.consumer_id = nil
-      cfg.plugin_instance_name = e.instance_name
-      cfg.__plugin_id = id
-      cfg.__ws_id = ws_id
-      cfg.__key__ = "plugins:" .. e.name .. ":" .. (route_id or "") .. ":" .. (service_id or "") ..
-                    "::" .. ":" .. ws_id
-      cfg.__seq__ = dict:incr("plugins_iterator:__seq__", 1, 0, 0) or 0
+      schema.add_kong_keys(cfg, {
+        name = e.name, route_id = route_id, service_id = service_id,
+        instance_name = e.instance_name, plugin_id = id, ws_id = ws_id,
+        seq = dict:incr("plugins_iterator:__seq__", 1, 0, 0) or 0,
+      }, vopts)
 
       combos[e.name] = combos[e.name] or {}
       local key = compound_key(route_id, service_id)

@@ -1,7 +1,8 @@
 -- Plugin-server processes, after kong/runloop/plugin_servers/process.lua:
 --   * query_command run with io.popen (through /bin/sh), stdout parsed as JSON,
 --     {"Protocol":..,"Plugins":[..]} or a bare array; Kong 3.9 keeps only the
---     first entry (earlier 3.x registered every entry);
+--     first entry, 3.0-3.8 registered every entry (see query_plugin_info_3_0
+--     for their other differences);
 --   * worker 0 spawns "exec <start_command>" with stdout+stderr merged, logs
 --     each line at INFO as "[<name>:<pid>] <line>", respawns after any exit at
 --     most once per second, stops respawning while the worker exits;
@@ -22,7 +23,9 @@ local _M = {}
 
 local server_rt = {}     -- name -> { proc = Proc }
 
-local function query_external_plugin_info(server_def, kong_version)
+-- Kong 3.9 (process.lua query_external_plugin_info): the first plugin of
+-- the dump; every failure is a start-up error.
+local function query_plugin_info_3_9(server_def)
   if not server_def.query_command then
     return nil, "no info query for " .. server_def.name
   end
@@ -46,37 +49,69 @@ local function query_external_plugin_info(server_def, kong_version)
     -- Kong indexes nil here and fails to start
     return nil, "no plugin in the info dump of " .. server_def.name
   end
-  if conf_mod.version_ge(kong_version, "3.9") then
-    list = { list[1] }
-  end
+  return { list[1] }
+end
 
-  local infos = {}
-  for i, info in ipairs(list) do
-    infos[i] = {
-      server_def = server_def,
-      name = info.Name,
-      PRIORITY = info.Priority,
-      VERSION = info.Version,
-      schema = info.Schema,
-      phases = info.Phases,
-    }
+-- Kong 3.0-3.8 (process.lua ask_info, the same in every tag from 3.0.0 to
+-- 3.8.1): every plugin of the dump; no query command or a failed popen is
+-- only logged (the plugin is then "enabled but not installed"), an undecodable
+-- or non-table dump raises "Not a plugin info table".
+local function query_plugin_info_3_0(server_def)
+  if not server_def.query_command then
+    ngx.log(ngx.INFO, string.format("No info query for %s", server_def.name))
+    return {}
   end
-  return infos
+  local fd, err = io.popen(server_def.query_command)
+  if not fd then
+    ngx.log(ngx.ERR, string.format("loading plugins info from [%s]:\n", server_def.name), err)
+    return {}
+  end
+  local dump_text = fd:read("*a")
+  fd:close()
+  local dump = json.decode(dump_text)
+  if type(dump) ~= "table" then
+    return nil, string.format("Not a plugin info table: \n%s\n%s", server_def.query_command, dump_text)
+  end
+  server_def.protocol = dump.Protocol or "MsgPack:1"
+  local list = dump.Plugins or dump
+  local out = {}
+  for i, info in ipairs(type(list) == "table" and list or {}) do
+    out[i] = info
+  end
+  return out
 end
 
 -- returns name -> info (for every pluginserver entry)
 function _M.load_external_plugins_info(conf)
+  local v39 = conf_mod.version_ge(conf.kong_version, "3.9")
   local available = {}
   for _, server_def in ipairs(conf.pluginservers) do
-    local infos, err = query_external_plugin_info(server_def, conf.kong_version)
-    if not infos then
+    local list, err
+    if v39 then
+      list, err = query_plugin_info_3_9(server_def)
+    else
+      list, err = query_plugin_info_3_0(server_def)
+    end
+    if not list then
       return nil, err
     end
-    for _, info in ipairs(infos) do
-      if available[info.name] then
-        ngx.log(ngx.WARN, "Duplicate plugin name [", tostring(info.name), "]")
+    for _, info in ipairs(list) do
+      local name = info.Name
+      if available[name] and not v39 then
+        -- 3.0-3.8 (register_plugin_info): the first registration wins; 3.9
+        -- silently keeps the last one
+        ngx.log(ngx.ERR, string.format("Duplicate plugin name [%s] by %s and %s",
+                tostring(name), available[name].server_def.name, server_def.name))
+      else
+        available[name] = {
+          server_def = server_def,
+          name = name,
+          PRIORITY = info.Priority,
+          VERSION = info.Version,
+          schema = info.Schema,
+          phases = info.Phases,
+        }
       end
-      available[info.name] = info
     end
   end
   return available

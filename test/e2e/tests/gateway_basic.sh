@@ -91,3 +91,44 @@ info='[{"Name":"c-x","Version":"1.0.0.0","Priority":1,"Phases":["access"],"Schem
 printf 'plugins = bundled,c-x\npluginserver_names = c-x\n' > "$T/bad.conf"
 expect_start_failure "bad Version refused" "Version of c-x must be a string like" \
   "KONG_PLUGINSERVER_C_X_QUERY_CMD=echo '$info'"
+
+# --- plugin configs Kong's schema refuses stop start-up, as `kong start`
+# does with such a kong.yml (gateway/schema.lua: kong/db/schema/init.lua)
+bad_yml() { # plugin config-flow
+  cat > "$T/kong.yml" <<EOF
+_format_version: "3.0"
+services:
+  - name: up
+    url: http://127.0.0.1:$UP_PORT
+    routes:
+      - name: api
+        paths: ["/api"]
+        plugins:
+          - name: $1
+            config: $2
+EOF
+}
+echo "plugins = bundled" > "$T/bad.conf"
+bad_yml deny '{ status: 700 }'
+expect_start_failure "bundled plugin: config out of range" "in 'status': value should be between 100 and 599" X=1
+bad_yml deny '{ status: 403, colour: red }'
+expect_start_failure "bundled plugin: unknown config key" "in 'colour': unknown field" X=1
+
+info='[{"Name":"c-x","Version":"1.0.0","Priority":1,"Phases":["access"],"Schema":{"name":"c-x","fields":[{"config":{"type":"record","fields":[{"port":{"type":"integer","required":true,"between":[1,65535]}},{"ratio":{"type":"number","between":[0,1]}},{"cert":{"type":"string","not_match":"%z"}},{"key":{"type":"string"}}]}}],"entity_checks":[{"mutually_required":["config.cert","config.key"]}]}}]'
+printf 'plugins = bundled,c-x\npluginserver_names = c-x\n' > "$T/bad.conf"
+bad_yml c-x '{ port: 70000 }'
+expect_start_failure "external plugin: integer out of range" "in 'port': value should be between 1 and 65535" \
+  "KONG_PLUGINSERVER_C_X_QUERY_CMD=echo '$info'"
+bad_yml c-x '{ port: 80.5 }'
+expect_start_failure "external plugin: fraction in an integer" "in 'port': expected an integer" \
+  "KONG_PLUGINSERVER_C_X_QUERY_CMD=echo '$info'"
+bad_yml c-x '{ ratio: 0.5 }'
+expect_start_failure "external plugin: required field missing" "in 'port': required field missing" \
+  "KONG_PLUGINSERVER_C_X_QUERY_CMD=echo '$info'"
+bad_yml c-x '{ port: 80, cert: /etc/c.pem }'
+expect_start_failure "external plugin: entity check of the plugin schema" \
+  "all or none of these fields must be set: 'config.cert', 'config.key'" \
+  "KONG_PLUGINSERVER_C_X_QUERY_CMD=echo '$info'"
+bad_yml c-x '{ port: .nan }'
+expect_start_failure "external plugin: NaN in an integer" "in 'port': expected an integer" \
+  "KONG_PLUGINSERVER_C_X_QUERY_CMD=echo '$info'"

@@ -209,12 +209,13 @@ server_pid() { cat "$GW/pluginservers/$1.pid"; }
 
 # kong.conf.example's entries point at /usr/local/bin; point them at the
 # build the way Kong reads KONG_* overrides.  $1: the gateway workdir.
-kps_env() {
+kps_env() { # prefix [kong version the dump is for]
   [ -x "${KPS_SERVER:-}" ] || fail "KPS_SERVER is not set to the server binary"
+  _dump="-dump${2:+ --kong-version $2}"
   export KONG_PLUGINSERVER_TCP_BODY_LOG_START_CMD="$KPS_SERVER --plugin tcp-body-log -kong-prefix $1"
-  export KONG_PLUGINSERVER_TCP_BODY_LOG_QUERY_CMD="$KPS_SERVER --plugin tcp-body-log -dump"
+  export KONG_PLUGINSERVER_TCP_BODY_LOG_QUERY_CMD="$KPS_SERVER --plugin tcp-body-log $_dump"
   export KONG_PLUGINSERVER_C_HELLO_START_CMD="$KPS_SERVER --plugin c-hello -kong-prefix $1"
-  export KONG_PLUGINSERVER_C_HELLO_QUERY_CMD="$KPS_SERVER --plugin c-hello -dump"
+  export KONG_PLUGINSERVER_C_HELLO_QUERY_CMD="$KPS_SERVER --plugin c-hello $_dump"
 }
 
 # Kong 3.0-3.8 default the socket to /usr/local/kong/<name>.socket: spell it

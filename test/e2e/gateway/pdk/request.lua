@@ -1,12 +1,14 @@
 -- kong.request (kong/pdk/request.lua), the part external plugins use.
 --
 -- get_raw_body follows the selected Kong version:
---   <= 3.7: a body spooled to a file returns nil, err (the RPC layer then
---           fails packing it as bin: HTTP 500, like Kong);
+--   3.0-3.7: a body spooled to a file returns nil, err (the RPC layer then
+--           fails packing it as bin: HTTP 500, like Kong); the same in every
+--           tag from 3.0.0 to 3.7.1 (3.3 only localised the ngx.req calls);
 --   >= 3.8: get_raw_body(max_allowed_file_size) reads the file when the
 --           argument is >= 0 (0 = no limit); without it, nil, err as before.
 
 local phases = require "gateway.pdk.phases"
+local era = require "gateway.era"
 local uri = require "gateway.uri"
 local json = require "gateway.json"
 
@@ -97,7 +99,11 @@ return function(conf)
 
   function R.get_query(max_args)
     check_phase(PHASES.request)
-    if max_args ~= nil then
+    if max_args == nil and not era.ge("3.3") then
+      -- 3.0-3.2: MAX_QUERY_ARGS_DEFAULT; 3.3.0 passes nil on (the error path
+      -- below then raises in ngx.decode_args, as in Kong)
+      max_args = 100
+    elseif max_args ~= nil then
       if type(max_args) ~= "number" then
         error("max_args must be a number", 2)
       elseif max_args < 1 then
