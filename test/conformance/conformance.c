@@ -16,6 +16,8 @@
  *     at all, the same 500): a gap in the plugin's schema,
  *   - the server crashes, hangs (5 s per call) or exits uncleanly on any
  *     case, the refused ones included.
+ * That is PROTOCOL.md R30-R33: every rule StartInstance applies is in the
+ * schema, so the server accepts whatever Kong accepts.
  * Prints the counts per plugin and every failing case with the server's
  * error.  Run as `conformance <test>`; the generated cases stay in
  * $KPS_CONFORMANCE_KEEP/<plugin>.cases when that is set. */

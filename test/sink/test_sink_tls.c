@@ -389,13 +389,13 @@ static void acquire_refused(const char *crt, const char *key, const char *want) 
   kps_sink_config_t c = tls_cfg(1, "ca.pem");
   char *err = NULL;
 
-  t_loop_init(&loop);
+  CHECK(uv_loop_init(&loop) == 0);
   c.tls_client_cert = cert(crt);
   c.tls_client_key = cert(key);
   CHECK(kps_sink_acquire(&loop, &c, &err) == NULL);
   if (!err || !strstr(err, want)) t_fail(__FILE__, __LINE__, "error \"%s\", expected \"%s\"", err ? err : "", want);
   free(err);
-  uv_loop_close(&loop);
+  CHECK(uv_loop_close(&loop) == 0); /* nothing was left open */
 }
 
 static void test_tls_client_material(void) {

@@ -13,6 +13,7 @@
 #   3.3-3.7  upstream_status "" when Kong buffers the response
 #   3.6      source ("upstream" / "kong") 3.7  latencies.receive, workspace(_name)
 #   3.8+     upstream_status = the buffered status (a number); Via "1.1 kong/x"
+# The reasons are PROTOCOL.md R60; the 3.0-3.3 dump is R44.
 # Eras run: $KPS_ERAS, default "3.3 3.4 3.9" (any of 3.0 ... 3.9 works); under
 # 3.0-3.3 the plain -dump is refused first (no `description` in their
 # metaschema), then the one made with --kong-version is used.
