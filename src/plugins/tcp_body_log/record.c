@@ -87,17 +87,6 @@ static void put_json_string(tbl_buf_t *b, const char *s, size_t n) {
   tbl_buf_put(b, "\"", 1);
 }
 
-/* The bytes put_json_string writes for s[0..n), quotes excluded. */
-static size_t json_string_len(const char *s, size_t n) {
-  size_t out = n;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (!special[c]) continue;
-    out += (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') ? 1 : 5;
-  }
-  return out;
-}
-
 /* Base64's length for n bytes. */
 static size_t base64_len(size_t n) { return (n + 2) / 3 * 4; }
 
@@ -548,9 +537,16 @@ static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opt
     }
   }
   puts_(f, "\"body\":");
-  if (tbl_utf8_valid_prefix(p, n) == n && memchr(p, '\0', n) == NULL &&
-      json_string_len(p, n) <= base64_len(o->max_body_size)) {
+  /* Escaped in place, and taken back if it came out too long: no pass of
+   * its own to measure the escaping. */
+  size_t mark = f->len;
+  int text = tbl_utf8_valid_prefix(p, n) == n && memchr(p, '\0', n) == NULL;
+  if (text) {
     put_json_string(f, p, n);
+    text = f->len - mark <= base64_len(o->max_body_size) + 2; /* quotes */
+    if (!text && !f->failed) f->len = mark;
+  }
+  if (text) {
     puts_(f, ",\"body_encoding\":\"text\"");
   } else {
     size_t blen = 0;
