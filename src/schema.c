@@ -1,6 +1,6 @@
 /* schema.c: the Kong schema and plugin info generated from the field table,
  * and the descriptor checks that keep them valid under Kong's rules
- * (proto/PROTOCOL.md R40-R46). */
+ * (proto/PROTOCOL.md R33, R40-R46). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>

@@ -59,6 +59,10 @@ extern int test_count;
       FAIL("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);          \
   } while (0)
 
+/* s[0..n) for a failure message: printable ASCII as is, other bytes (NUL,
+ * quotes, backslashes, >= 0x7f) as \xHH; cut to fit cap.  Returns buf. */
+const char *test_escape(const char *s, size_t n, char *buf, size_t cap);
+
 int test_main(int argc, char **argv);
 
 #endif

@@ -75,16 +75,6 @@ static char *unhex(char **p, size_t *n) {
   return out;
 }
 
-static const char *show(const char *s, size_t n, char *buf, size_t cap) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 5 < cap; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
-    else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-  }
-  buf[o] = '\0';
-  return buf;
-}
 
 /* Why we refuse a pattern LuaJIT answered; the last two are malformed
  * patterns whose bad part LuaJIT never reached on these subjects (it
@@ -114,7 +104,7 @@ static void finish_pattern(diff_t *d) {
   } else if (d->ours != 0) {
     size_t r = 0;
     while (r < NREASONS && strstr(d->err, reasons[r]) == NULL) r++;
-    if (r == NREASONS) FAIL("refused \"%s\" for an unexpected reason: %s", show(d->pat, d->plen, b, sizeof(b)), d->err);
+    if (r == NREASONS) FAIL("refused \"%s\" for an unexpected reason: %s", test_escape(d->pat, d->plen, b, sizeof(b)), d->err);
     d->refused[r]++;
   }
 }
@@ -131,7 +121,7 @@ static void check_case(diff_t *d, char *p, const char *line) {
     d->lj_err_cases++;
     if (d->ours == 0 && d->bad++ < 20)
       fprintf(stderr, "LuaJIT raised \"%s\" for (\"%s\"):match(\"%s\"), but the pattern is accepted\n", p + 3,
-              show(subj, slen, b2, sizeof(b2)), show(d->pat, d->plen, b1, sizeof(b1)));
+              test_escape(subj, slen, b2, sizeof(b2)), test_escape(d->pat, d->plen, b1, sizeof(b1)));
     return;
   }
   if (d->ours != 0) return;
@@ -141,7 +131,7 @@ static void check_case(diff_t *d, char *p, const char *line) {
   d->matched += want;
   if (got != want && d->bad++ < 20)
     fprintf(stderr, "(\"%s\"):match(\"%s\"): LuaJIT says %s, kps__lua_pattern_find says %s\n",
-            show(subj, slen, b2, sizeof(b2)), show(d->pat, d->plen, b1, sizeof(b1)), want ? "a match" : "nil",
+            test_escape(subj, slen, b2, sizeof(b2)), test_escape(d->pat, d->plen, b1, sizeof(b1)), want ? "a match" : "nil",
             got ? "a match" : "nil");
 }
 

@@ -5,32 +5,21 @@
 #include "lua_pattern.h"
 #include "test.h"
 
-/* Pattern and subject with \0 and high bytes, shown as C escapes. */
-static const char *show(const char *s, size_t n, char *buf, size_t cap) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 5 < cap; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') buf[o++] = (char)c;
-    else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-  }
-  buf[o] = '\0';
-  return buf;
-}
 
 static void expect(const char *p, size_t pn, const char *s, size_t sn, int want, int line) {
   char err[256], b1[1200], b2[1200];
   if (kps__lua_pattern_check(p, pn, err, sizeof(err)) != 0)
-    FAIL("line %d: pattern \"%s\" refused: %s", line, show(p, pn, b1, sizeof(b1)), err);
+    FAIL("line %d: pattern \"%s\" refused: %s", line, test_escape(p, pn, b1, sizeof(b1)), err);
   int got = kps__lua_pattern_find(p, pn, s, sn);
   if (got != want)
-    FAIL("line %d: (\"%s\"):match(\"%s\") should %s", line, show(s, sn, b2, sizeof(b2)),
-         show(p, pn, b1, sizeof(b1)), want ? "match" : "not match");
+    FAIL("line %d: (\"%s\"):match(\"%s\") should %s", line, test_escape(s, sn, b2, sizeof(b2)),
+         test_escape(p, pn, b1, sizeof(b1)), want ? "match" : "not match");
 }
 
 static void expect_refused(const char *p, size_t pn, const char *why, int line) {
   char err[256] = "unset", b[1200];
   if (kps__lua_pattern_check(p, pn, err, sizeof(err)) != -1)
-    FAIL("line %d: pattern \"%s\" accepted", line, show(p, pn, b, sizeof(b)));
+    FAIL("line %d: pattern \"%s\" accepted", line, test_escape(p, pn, b, sizeof(b)));
   if (strstr(err, why) == NULL) FAIL("line %d: \"%s\" does not contain \"%s\"", line, err, why);
   /* An unchecked refused pattern fails closed. */
   ASSERT_EQ(kps__lua_pattern_find(p, pn, "", 0), 0);
