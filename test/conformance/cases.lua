@@ -26,7 +26,7 @@ local schema = require "gateway.schema"
 local null = json.null
 local fmt, rep, sub, byte = string.format, string.rep, string.sub, string.byte
 local floor, huge, frexp = math.floor, math.huge, math.frexp
-local concat, sort = table.concat, table.sort
+local concat = table.concat
 
 local _M = {}
 
@@ -93,13 +93,7 @@ local function enc(v, buf, lenient)
       buf[#buf + 1] = "]"
       return
     end
-    local keys = {}
-    for k in pairs(v) do
-      keys[#keys + 1] = k
-    end
-    sort(keys, function(a, b)
-      return tostring(a) < tostring(b)
-    end)
+    local keys = schema.sorted_keys(v)
     buf[#buf + 1] = "{"
     for i, k in ipairs(keys) do
       if i > 1 then
@@ -980,13 +974,7 @@ local function compact(v, out)
         compact(v[i], out)
       end
     else
-      local keys = {}
-      for k in pairs(v) do
-        keys[#keys + 1] = k
-      end
-      sort(keys, function(a, b)
-        return tostring(a) < tostring(b)
-      end)
+      local keys = schema.sorted_keys(v)
       out[#out + 1] = fmt("o%d;", #keys)
       for _, k in ipairs(keys) do
         out[#out + 1] = hex(tostring(k)) .. ";"

@@ -1476,6 +1476,19 @@ function _M.add_kong_keys(cfg, p, opts)
   return cfg
 end
 
+-- t's keys in a stable order (by their text), for output that must not
+-- depend on hash order
+function _M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  sort(keys, function(a, b)
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+
 -- The error table as `kong start` prints it (declarative pretty_print_error),
 -- keys sorted so that the text is stable.
 function _M.pretty_errors(err_t, item, indent)
@@ -1509,14 +1522,7 @@ end
 function _M.flat_errors(err_t)
   local out = {}
   local function walk(t, path)
-    local keys = {}
-    for k in pairs(t) do
-      keys[#keys + 1] = k
-    end
-    sort(keys, function(a, b)
-      return tostring(a) < tostring(b)
-    end)
-    for _, k in ipairs(keys) do
+    for _, k in ipairs(_M.sorted_keys(t)) do
       local v = t[k]
       local p = path == "" and tostring(k) or (path .. "." .. tostring(k))
       if k == "@entity" and type(v) == "table" then
