@@ -35,8 +35,9 @@ extern "C" {
 
 /* Bumped whenever a struct below changes layout or a function changes
  * meaning.  The server refuses plugins built against another version.
- * 2: kps_field_t.match, kps_plugin_t.checks (schema rules Kong enforces). */
-#define KPS_API_VERSION 2
+ * 2: kps_field_t.match, kps_plugin_t.checks (schema rules Kong enforces).
+ * 3: kps_field_t.match_any, match_any_err and max_items. */
+#define KPS_API_VERSION 3
 
 typedef struct kps_plugin_s kps_plugin_t;
 typedef struct kps_instance_s kps_instance_t;
@@ -107,6 +108,15 @@ typedef struct kps_field_s {
                                  as Kong's `match` applies it; NULL = any.  Anchors,
                                  classes, sets and single-character quantifiers;
                                  no captures, %b, %f or back-references. */
+  const char *const *match_any; /* NULL-terminated Lua patterns: the string (each
+                                   element) must match at least one, as Kong's
+                                   `match_any` applies them; NULL = no such rule.
+                                   Lua patterns have no alternation; this is how a
+                                   field says "a:1..65535 or [v6]:1..65535". */
+  const char *match_any_err;    /* Kong's message when none matches (required with
+                                   match_any) */
+  unsigned max_items;           /* string arrays: at most this many elements (Kong's
+                                   len_max on the array); 0 = no bound */
 } kps_field_t;
 
 /* Cross-field rules (Kong's entity checks, emitted beside the fields with

@@ -52,7 +52,7 @@ static void describe(const cJSON *v, char *out, size_t outlen) {
 }
 
 /* One string (a string field, or one element of an array field): length,
- * one_of, match.  `where` names it in messages ("config.x", "config.x[2]"). */
+ * one_of, match, match_any.  `where` names it in messages ("config.x", "config.x[2]"). */
 static int check_string(const kps_field_t *f, const char *where, const char *s, char *err,
                         size_t errlen) {
   size_t n = strlen(s), lo, hi;
@@ -75,6 +75,12 @@ static int check_string(const kps_field_t *f, const char *where, const char *s, 
   }
   if (f->match != NULL && !kps__lua_pattern_find(f->match, strlen(f->match), s, n)) {
     snprintf(err, errlen, "%s: does not match the pattern %s", where, f->match);
+    return -1;
+  }
+  if (f->match_any != NULL) {
+    for (const char *const *p = f->match_any; *p != NULL; p++)
+      if (kps__lua_pattern_find(*p, strlen(*p), s, n)) return 0;
+    snprintf(err, errlen, "%s: %s", where, f->match_any_err);
     return -1;
   }
   return 0;
@@ -107,7 +113,12 @@ int kps__config_check_value(const kps_field_t *f, const cJSON *v, char *err, siz
       /* Lua's cjson encodes an empty table as {}: accept it as []. */
       if (cJSON_IsObject(v) && v->child == NULL) return 0;
       if (!cJSON_IsArray(v)) goto wrong_type;
-      int i = 0;
+      int i = cJSON_GetArraySize(v);
+      if (f->max_items > 0 && (unsigned)i > f->max_items) {
+        snprintf(err, errlen, "%s: expected at most %u elements, got %d", where, f->max_items, i);
+        return -1;
+      }
+      i = 0;
       for (const cJSON *e = v->child; e != NULL; e = e->next, i++) {
         snprintf(where, sizeof(where), "config.%s[%d]", f->name, i + 1);
         if (!cJSON_IsString(e)) {

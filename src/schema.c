@@ -44,6 +44,13 @@ static void string_rules(cJSON *o, const kps_field_t *f) {
       cJSON_AddItemToArray(a, cJSON_CreateString(*s));
   }
   if (f->match != NULL) cJSON_AddStringToObject(o, "match", f->match);
+  if (f->match_any != NULL) {
+    cJSON *m = cJSON_AddObjectToObject(o, "match_any");
+    cJSON *a = cJSON_AddArrayToObject(m, "patterns");
+    for (const char *const *p = f->match_any; *p != NULL; p++)
+      cJSON_AddItemToArray(a, cJSON_CreateString(*p));
+    cJSON_AddStringToObject(m, "err", f->match_any_err);
+  }
   cJSON_AddStringToObject(o, "not_match", KPS_SCHEMA_NO_NUL); /* R33 */
 }
 
@@ -59,6 +66,7 @@ static cJSON *field_schema(const kps_field_t *f, int descriptions) {
       cJSON *el = cJSON_AddObjectToObject(o, "elements");
       cJSON_AddStringToObject(el, "type", "string");
       string_rules(el, f);
+      if (f->max_items > 0) cJSON_AddNumberToObject(o, "len_max", f->max_items);
       break;
     }
     case KPS_FIELD_NUMBER:
@@ -235,9 +243,26 @@ static int field_check(const char *plugin, const kps_field_t *f, char *err, size
              "integral 0 <= min <= max", plugin, n);
     return -1;
   }
-  if ((f->one_of != NULL || f->match != NULL) && !stringy) {
-    snprintf(err, errlen, "%s: config.%s: one_of and match apply to string fields only", plugin, n);
+  if ((f->one_of != NULL || f->match != NULL || f->match_any != NULL) && !stringy) {
+    snprintf(err, errlen, "%s: config.%s: one_of, match and match_any apply to string fields only",
+             plugin, n);
     return -1;
+  }
+  if (f->max_items > 0 && f->type != KPS_FIELD_STRING_ARRAY) {
+    snprintf(err, errlen, "%s: config.%s: max_items applies to string arrays only", plugin, n);
+    return -1;
+  }
+  if (f->match_any != NULL) {
+    if (f->match_any[0] == NULL || f->match_any_err == NULL || *f->match_any_err == '\0') {
+      snprintf(err, errlen, "%s: config.%s: match_any needs a pattern and match_any_err", plugin, n);
+      return -1;
+    }
+    for (const char *const *p = f->match_any; *p != NULL; p++) {
+      if (kps__lua_pattern_check(*p, strlen(*p), why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: config.%s: match_any: %s", plugin, n, why);
+        return -1;
+      }
+    }
   }
   if (f->one_of != NULL && f->one_of[0] == NULL) {
     snprintf(err, errlen, "%s: config.%s: one_of is empty", plugin, n);

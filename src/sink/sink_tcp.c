@@ -1,5 +1,6 @@
 /* sink_tcp.c: the plain TCP transport: records go out as they are, one
- * uv_buf_t each, so a batch is a single writev with no copying. */
+ * uv_buf_t each, so a batch is a single writev with no copying.  There is
+ * no handshake: a connection counts as accepted once TCP connected. */
 #include "sink_transport.h"
 
 static int kps__sink_tcp_ctx_new(const kps_sink_config_t *cfg, void **tctx, char **err) {
@@ -9,7 +10,7 @@ static int kps__sink_tcp_ctx_new(const kps_sink_config_t *cfg, void **tctx, char
 
 static void kps__sink_tcp_ctx_free(void *tctx) {}
 
-static int kps__sink_tcp_conn_start(kps__sink_conn_t *c) { return KPS__SINK_T_READY; }
+static int kps__sink_tcp_conn_start(kps__sink_conn_t *c) { return KPS__SINK_T_ACCEPTED; }
 
 /* Collectors do not talk back on a log stream; whatever arrives is ignored. */
 static int kps__sink_tcp_conn_input(kps__sink_conn_t *c, const char *data, size_t len) {

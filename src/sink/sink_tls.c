@@ -1,8 +1,14 @@
 /* sink_tls.c: the TLS transport.  OpenSSL works on a pair of memory BIOs;
  * libuv moves the ciphertext, so the handshake, writes and reads never block
- * and sink.c can account acknowledged bytes on the wire as for plain TCP:
- * a record's wire end is the ciphertext offset after the TLS record holding
- * its last byte. */
+ * and the endpoint can account acknowledged bytes on the wire as for plain
+ * TCP: a record's wire end is the ciphertext offset after the TLS record
+ * holding its last byte.
+ *
+ * Acceptance (sink.h): TLS 1.2 at the end of the handshake; TLS 1.3 once a
+ * record from the collector that arrived after the handshake was decrypted
+ * and processed without error (seen by the message callback), since a TLS
+ * 1.3 server checks our certificate only after our Finished.  The grace
+ * period for a collector that sends nothing is the endpoint's business. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,15 +32,16 @@
 
 typedef struct kps__sink_tls_ctx_s {
   SSL_CTX *ctx;
-  char *sni;         /* SNI to send, or NULL */
-  char *verify_name; /* name or IP the certificate must match */
+  char *sni; /* SNI to send and name to verify, or NULL (then each endpoint's host is verified) */
   int verify;
 } kps__sink_tls_ctx_t;
 
 typedef struct kps__sink_tls_conn_s {
   SSL *ssl; /* owns both BIOs */
   BIO *rbio, *wbio;
-  int ready;
+  int ready;    /* handshake done */
+  int accepted; /* T_ACCEPTED was returned */
+  int post_hs;  /* TLS 1.3: a record other than an alert was decrypted after the handshake */
   char stage[KPS__SINK_TLS_STAGE];
 } kps__sink_tls_conn_t;
 
@@ -182,7 +189,6 @@ static void kps__sink_tls_ctx_free(void *tctx) {
   if (!x) return;
   SSL_CTX_free(x->ctx);
   free(x->sni);
-  free(x->verify_name);
   free(x);
 }
 
@@ -200,9 +206,8 @@ static int kps__sink_tls_ctx_new(const kps_sink_config_t *cfg, void **tctx, char
   ERR_clear_error();
   x->verify = cfg->tls_verify != 0;
   x->sni = sni ? strdup(sni) : NULL;
-  x->verify_name = strdup(sni ? sni : cfg->host);
   x->ctx = SSL_CTX_new(TLS_client_method());
-  if ((sni && !x->sni) || !x->verify_name || !x->ctx) goto oom;
+  if ((sni && !x->sni) || !x->ctx) goto oom;
   SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
   SSL_CTX_set_default_passwd_cb(x->ctx, kps__sink_tls_no_passphrase);
   if (ca) {
@@ -248,23 +253,40 @@ static int kps__sink_tls_flush(kps__sink_conn_t *c) {
   return kps__sink_conn_send_raw(c, buf, n) == 0 ? 0 : -1;
 }
 
-static void kps__sink_tls_log_failure(kps__sink_conn_t *c, const char *what, int ssl_err) {
+/* Says why `what` failed in c->why (the endpoint logs it); clears the
+ * OpenSSL error queue. */
+static void kps__sink_tls_why(kps__sink_conn_t *c, const char *what, int ssl_err) {
   kps__sink_tls_conn_t *t = c->tstate;
-  long vr = SSL_get_verify_result(t->ssl);
-  char reason[256];
+  long vr = t && t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+  char reason[200];
 
   if (vr != X509_V_OK) {
     ERR_clear_error();
-    KPS_WARN("sink %s: TLS %s failed: certificate verification: %s", c->name, what,
+    snprintf(c->why, sizeof(c->why), "TLS %s failed: certificate verification: %s", what,
              X509_verify_cert_error_string(vr));
   } else if (ERR_peek_last_error()) {
     kps__sink_tls_reason(reason, sizeof(reason));
-    KPS_WARN("sink %s: TLS %s failed: %s", c->name, what, reason);
+    snprintf(c->why, sizeof(c->why), "TLS %s failed: %s", what, reason);
   } else {
-    KPS_WARN("sink %s: TLS %s failed (ssl error %d)", c->name, what, ssl_err);
+    snprintf(c->why, sizeof(c->why), "TLS %s failed (ssl error %d)", what, ssl_err);
   }
 }
 
+/* TLS 1.3 acceptance: after the handshake, a record that decrypted and is
+ * not an alert (a NewSessionTicket, application data, a KeyUpdate) shows
+ * the collector kept the connection after checking our certificate.  The
+ * record layer reports each decrypted record's inner content type. */
+static void kps__sink_tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                                 SSL *ssl, void *arg) {
+  kps__sink_tls_conn_t *t = arg;
+
+  if (write_p || !t->ready || content_type != SSL3_RT_INNER_CONTENT_TYPE || len != 1) return;
+  if (*(const unsigned char *)buf != SSL3_RT_ALERT) t->post_hs = 1;
+}
+
+/* Returns T_OK (in progress), T_ACCEPTED (TLS 1.2: the server's Finished
+ * came after it checked us), T_READY (TLS 1.3: acceptance comes later) or
+ * an error. */
 static int kps__sink_tls_handshake(kps__sink_conn_t *c) {
   kps__sink_tls_conn_t *t = c->tstate;
   int r, e;
@@ -274,12 +296,21 @@ static int kps__sink_tls_handshake(kps__sink_conn_t *c) {
   if (r == 1) {
     t->ready = 1;
     KPS_DEBUG("sink %s: %s %s", c->name, SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
-    return kps__sink_tls_flush(c) == 0 ? KPS__SINK_T_READY : KPS__SINK_T_ERR;
+    if (kps__sink_tls_flush(c) != 0) {
+      snprintf(c->why, sizeof(c->why), "TLS handshake: cannot send");
+      return KPS__SINK_T_ERR;
+    }
+    if (SSL_version(t->ssl) == TLS1_3_VERSION) return KPS__SINK_T_READY;
+    t->accepted = 1;
+    return KPS__SINK_T_ACCEPTED;
   }
   e = SSL_get_error(t->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-    return kps__sink_tls_flush(c) == 0 ? KPS__SINK_T_OK : KPS__SINK_T_ERR;
-  kps__sink_tls_log_failure(c, "handshake", e);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    if (kps__sink_tls_flush(c) == 0) return KPS__SINK_T_OK;
+    snprintf(c->why, sizeof(c->why), "TLS handshake: cannot send");
+    return KPS__SINK_T_ERR;
+  }
+  kps__sink_tls_why(c, "handshake", e);
   (void)kps__sink_tls_flush(c); /* the alert, best effort */
   return KPS__SINK_T_TLSERR;
 }
@@ -289,64 +320,91 @@ static int kps__sink_tls_conn_start(kps__sink_conn_t *c) {
   kps__sink_tls_conn_t *t = calloc(1, sizeof(*t));
   int ok;
 
-  if (!t) return KPS__SINK_T_ERR;
+  if (!t) goto oom;
   c->tstate = t;
   ERR_clear_error();
   t->ssl = SSL_new(x->ctx);
-  if (!t->ssl) return KPS__SINK_T_ERR;
+  if (!t->ssl) goto oom;
   t->rbio = BIO_new(BIO_s_mem());
   t->wbio = BIO_new(BIO_s_mem());
   if (!t->rbio || !t->wbio) {
     BIO_free(t->rbio);
     BIO_free(t->wbio);
     t->rbio = t->wbio = NULL;
-    return KPS__SINK_T_ERR;
+    goto oom;
   }
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
   SSL_set_connect_state(t->ssl);
+  SSL_set_msg_callback(t->ssl, kps__sink_tls_on_msg);
+  SSL_set_msg_callback_arg(t->ssl, t);
   ok = 1;
   if (x->sni) ok = SSL_set_tlsext_host_name(t->ssl, x->sni) == 1;
   if (ok && x->verify) {
-    if (kps__sink_tls_is_ip(x->verify_name))
-      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), x->verify_name) == 1;
+    const char *name = x->sni ? x->sni : c->host;
+    if (kps__sink_tls_is_ip(name))
+      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name) == 1;
     else
-      ok = SSL_set1_host(t->ssl, x->verify_name) == 1;
+      ok = SSL_set1_host(t->ssl, name) == 1;
   }
   if (!ok) {
-    kps__sink_tls_log_failure(c, "setup", 0);
+    kps__sink_tls_why(c, "setup", 0);
     return KPS__SINK_T_TLSERR;
   }
   return kps__sink_tls_handshake(c);
+
+oom:
+  ERR_clear_error();
+  snprintf(c->why, sizeof(c->why), "TLS: out of memory");
+  return KPS__SINK_T_ERR;
 }
 
 /* Feeds ciphertext from the collector; after the handshake only session
- * tickets, alerts or close_notify are expected, application data is dropped. */
+ * tickets, alerts or close_notify are expected, application data is dropped
+ * (but, like a ticket, shows a TLS 1.3 collector accepted us). */
 static int kps__sink_tls_conn_input(kps__sink_conn_t *c, const char *data, size_t len) {
   kps__sink_tls_conn_t *t = c->tstate;
-  int became_ready = 0, r, e;
+  int hs = KPS__SINK_T_OK, r, e;
 
-  if (BIO_write(t->rbio, data, (int)len) != (int)len) return KPS__SINK_T_ERR;
+  if (BIO_write(t->rbio, data, (int)len) != (int)len) {
+    snprintf(c->why, sizeof(c->why), "TLS: out of memory");
+    return KPS__SINK_T_ERR;
+  }
   if (!t->ready) {
-    r = kps__sink_tls_handshake(c);
-    if (r != KPS__SINK_T_READY) return r;
-    became_ready = 1;
+    hs = kps__sink_tls_handshake(c);
+    if (hs != KPS__SINK_T_READY && hs != KPS__SINK_T_ACCEPTED) return hs;
   }
   for (;;) {
     ERR_clear_error();
     r = SSL_read(t->ssl, t->stage, (int)sizeof(t->stage));
-    if (r > 0) continue;
+    if (r > 0) {
+      t->post_hs = 1;
+      continue;
+    }
     e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_WANT_READ) break;
     if (e == SSL_ERROR_ZERO_RETURN) {
       (void)kps__sink_tls_flush(c);
       return KPS__SINK_T_EOF;
     }
-    kps__sink_tls_log_failure(c, "read", e);
+    kps__sink_tls_why(c, "read", e);
     (void)kps__sink_tls_flush(c);
     return e == SSL_ERROR_SSL ? KPS__SINK_T_TLSERR : KPS__SINK_T_ERR;
   }
-  if (kps__sink_tls_flush(c) != 0) return KPS__SINK_T_ERR;
-  return became_ready ? KPS__SINK_T_READY : KPS__SINK_T_OK;
+  if (kps__sink_tls_flush(c) != 0) {
+    snprintf(c->why, sizeof(c->why), "TLS: cannot send");
+    return KPS__SINK_T_ERR;
+  }
+  if (hs == KPS__SINK_T_READY) {
+    /* Whatever came with the server's Finished was sent before it saw ours. */
+    t->post_hs = 0;
+    return hs;
+  }
+  if (hs == KPS__SINK_T_ACCEPTED) return hs;
+  if (!t->accepted && t->post_hs) {
+    t->accepted = 1;
+    return KPS__SINK_T_ACCEPTED;
+  }
+  return KPS__SINK_T_OK;
 }
 
 static int kps__sink_tls_seal(kps__sink_conn_t *c, size_t fill) {
@@ -356,7 +414,7 @@ static int kps__sink_tls_seal(kps__sink_conn_t *c, size_t fill) {
   ERR_clear_error();
   r = SSL_write(t->ssl, t->stage, (int)fill);
   if (r != (int)fill) {
-    kps__sink_tls_log_failure(c, "write", SSL_get_error(t->ssl, r));
+    kps__sink_tls_why(c, "write", SSL_get_error(t->ssl, r));
     return -1;
   }
   return 0;
@@ -395,9 +453,13 @@ static int kps__sink_tls_conn_encode(kps__sink_conn_t *c, kps__sink_batch_t *b) 
   end = BIO_ctrl_pending(t->wbio);
   for (j = pend; j < b->nrec; j++) b->rec_end[j] = end;
   buf = malloc(end ? end : 1);
-  if (!buf) return -1;
+  if (!buf) {
+    snprintf(c->why, sizeof(c->why), "TLS: out of memory");
+    return -1;
+  }
   if (end > 0 && BIO_read(t->wbio, buf, (int)end) != (int)end) {
     free(buf);
+    snprintf(c->why, sizeof(c->why), "TLS: cannot read the sealed records");
     return -1;
   }
   b->owned = buf;

@@ -1,8 +1,10 @@
-/* sink_transport.h: internal contract between sink.c and its transports.
+/* sink_transport.h: internal contract between the sink's connections
+ * (sink_endpoint.c) and its transports.
  *
- * sink.c owns the socket, the queue and the wire byte accounting; a transport
- * (sink_tcp.c, sink_tls.c) only turns records into wire bytes and consumes
- * what the collector sends back.  sink.c never asks which one it has.
+ * sink_endpoint.c owns the socket, the records in flight and the wire byte
+ * accounting; a transport (sink_tcp.c, sink_tls.c) only turns records into
+ * wire bytes, consumes what the collector sends back and says when the
+ * collector has accepted the connection.  Nothing else asks which one it has.
  */
 #ifndef KPS_SINK_TRANSPORT_H
 #define KPS_SINK_TRANSPORT_H
@@ -17,20 +19,23 @@
 #define KPS__SINK_BATCH_MAX 256
 #define KPS__SINK_BATCH_BYTES (1u << 20)
 #define KPS__SINK_READ_BUF 16384
+#define KPS__SINK_WHY_MAX 256
 
 /* Transport results (conn_start, conn_input). */
-#define KPS__SINK_T_OK 0       /* nothing to report (handshake in progress, data consumed) */
-#define KPS__SINK_T_READY 1    /* the connection can carry records now */
-#define KPS__SINK_T_EOF 2      /* the collector closed its side cleanly */
-#define KPS__SINK_T_ERR (-1)   /* I/O or internal error: drop the connection */
-#define KPS__SINK_T_TLSERR (-2) /* handshake, verification or TLS protocol failure */
+#define KPS__SINK_T_OK 0        /* nothing to report (handshake in progress, data consumed) */
+#define KPS__SINK_T_READY 1     /* the connection can carry records; the collector has not yet shown it accepted us */
+#define KPS__SINK_T_EOF 2       /* the collector closed its side cleanly */
+#define KPS__SINK_T_ACCEPTED 3  /* the collector accepted the connection (implies T_READY) */
+#define KPS__SINK_T_ERR (-1)    /* I/O or internal error: drop the connection (c->why says why) */
+#define KPS__SINK_T_TLSERR (-2) /* handshake, verification or TLS protocol failure (c->why says why) */
 
-/* A queued record; owned by the sink's queue until acknowledged. */
+/* A record; owned by the sink's queue, then by the connection it was
+ * written on, until acknowledged on an accepted connection. */
 typedef struct kps__sink_rec_s {
   struct kps__sink_rec_s *next;
   char *data;        /* malloc'd by the producer, ours since enqueue */
   size_t len;
-  uint64_t wire_end; /* wire offset on the current connection just past its last byte */
+  uint64_t wire_end; /* wire offset on its connection just past its last byte */
   uint32_t writes;   /* times handed to a connection (>1 means re-sent) */
   uint64_t acked_at; /* loop time of its acknowledgement (replay window) */
 } kps__sink_rec_t;
@@ -49,17 +54,21 @@ typedef struct kps__sink_batch_s {
   size_t wire_len;
 } kps__sink_batch_t;
 
+struct kps__sink_ep_s;
+
 typedef struct kps__sink_conn_s {
   uv_tcp_t tcp; /* handle data points back to this struct */
   uv_connect_t connect_req;
-  kps_sink_t *sink;
-  const char *name;        /* the sink's label, for log lines */
+  struct kps__sink_ep_s *ep; /* the endpoint this connection belongs to */
+  const char *name;        /* the endpoint's label ("tls://host:port"), for log lines */
+  const char *host;        /* the endpoint's host: the name TLS verifies when no SNI is set */
   void *tctx;              /* transport per-sink context */
   void *tstate;            /* transport per-connection state */
   uint64_t wire_submitted; /* bytes handed to uv_write on this connection */
   uint64_t wire_acked;     /* bytes the collector's TCP stack acknowledged */
   int writing;             /* batch in flight */
   int closing;
+  char why[KPS__SINK_WHY_MAX]; /* the transport's reason for its last error result */
   kps__sink_batch_t batch;
   char rbuf[KPS__SINK_READ_BUF];
 } kps__sink_conn_t;
@@ -69,11 +78,11 @@ typedef struct kps__sink_transport_s {
   /* Per-sink setup at acquire.  Returns 0, or -1 with *err naming the field. */
   int (*ctx_new)(const kps_sink_config_t *cfg, void **tctx, char **err);
   void (*ctx_free)(void *tctx);
-  /* TCP connected: returns T_READY, T_OK (handshake started) or an error. */
+  /* TCP connected: returns T_ACCEPTED, T_READY, T_OK (handshake started) or an error. */
   int (*conn_start)(kps__sink_conn_t *c);
   /* Bytes from the collector: returns any T_* result. */
   int (*conn_input)(kps__sink_conn_t *c, const char *data, size_t len);
-  /* Fills b->bufs/nbufs/rec_end/owned/wire_len for b->recs; 0 or -1. */
+  /* Fills b->bufs/nbufs/rec_end/owned/wire_len for b->recs; 0 or -1 (c->why says why). */
   int (*conn_encode)(kps__sink_conn_t *c, kps__sink_batch_t *b);
   /* Best-effort farewell bytes (TLS close_notify) copied to buf; returns count. */
   size_t (*conn_goodbye)(kps__sink_conn_t *c, char *buf, size_t cap);
@@ -84,11 +93,12 @@ typedef struct kps__sink_transport_s {
 extern const kps__sink_transport_t kps__sink_tcp;
 extern const kps__sink_transport_t kps__sink_tls;
 
-/* Provided by sink.c for transports. */
+/* Provided by sink_endpoint.c for transports. */
 /* Writes transport-generated bytes (handshake, alerts); takes ownership of
  * buf (malloc'd) in every case.  Returns 0 or a libuv error. */
 int kps__sink_conn_send_raw(kps__sink_conn_t *c, char *buf, size_t len);
-/* Sets *err (if err is not NULL) to a malloc'd formatted message. */
+/* Provided by sink.c.  Sets *err (if err is not NULL) to a malloc'd
+ * formatted message. */
 void kps__sink_errf(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

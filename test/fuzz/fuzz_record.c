@@ -28,7 +28,22 @@
  *     that was valid JSON before masking still is;
  *   - body_size is the captured body's size; body, when text, is at most
  *     max_body_size bytes unless masking lengthened it;
- *   - the exchange table is empty afterwards (no context leaks). */
+ *   - every record is valid UTF-8, whatever bytes serialize held;
+ *   - the exchange table is empty afterwards (no context leaks).
+ *
+ * Then the same input is built again (a fresh context with the same
+ * bodies) under max_record_size, framed as json_lines or syslog (bit 0 of
+ * byte 1), the limit taken from bytes 2-3 relative to the first record's
+ * message length (anywhere from 1 byte to 8 bytes over it; byte 2 also
+ * picks the facility, byte 3 the app-name and hostname), and checked:
+ *   - a record comes back exactly when the first build gave one;
+ *   - the frame: json_lines one line ending in '\n'; syslog "LEN " with LEN
+ *     the byte count of the rest, the exact RFC 5424 header, no newline;
+ *   - the message (line with '\n', or syslog header and JSON) is at most
+ *     max_record_size, unless records_oversize counted it;
+ *   - each body value is the first build's or a prefix of it (base64: a
+ *     multiple of 4 characters) marked body_truncated, with the same
+ *     body_size and encoding; oversize: every body value is "". */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +55,7 @@
 #include "body.h"
 #include "exchange.h"
 #include "record.h"
+#include "syslog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -150,6 +166,26 @@ static char *neutral_copy(const char *s, size_t n) {
   return c;
 }
 
+/* UTF-8 as RFC 3629 defines it, decoded here rather than with the
+ * builder's own validator: no overlong form, no surrogate, nothing above
+ * U+10FFFF, no sequence cut short. */
+static int utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    unsigned cp = p[i], len = cp < 0x80 ? 1 : (cp >> 5) == 6 ? 2 : (cp >> 4) == 14 ? 3 : (cp >> 3) == 30 ? 4 : 0;
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (len == 0 || n - i < len) return 0;
+    cp &= len == 1 ? 0x7f : 0x7f >> len;
+    for (unsigned k = 1; k < len; k++) {
+      if ((p[i + k] & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (p[i + k] & 0x3f);
+    }
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    i += len;
+  }
+  return 1;
+}
+
 static int has_control(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if ((unsigned char)s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') return 1;
@@ -194,6 +230,119 @@ static void check_body(const cJSON *side, const tbl_captured_t *cap, const char 
     die("masking broke a valid JSON body", body->valuestring);
 }
 
+static const uint64_t now_ms = 1000000;
+
+/* A record as built, with what the builder saw. */
+typedef struct line_s {
+  char *p;
+  size_t n;
+} line_t;
+
+typedef struct run_s {
+  line_t line;
+  char *json; /* the serialize text with the key in it */
+  size_t jl;
+  tbl_captured_t cap[2]; /* copies of the bodies the builder was about to see */
+  int still_there;       /* the context was still in the table */
+} run_t;
+
+/* One build as the handler does it: a context (and maybe an older one) in
+ * a cleared table, the bodies captured, serialize with "@k" replaced by
+ * the key; the table is cleared and checked empty afterwards. */
+static void run(run_t *r, uint8_t flags, const uint8_t *const bodies[2], const size_t bodylen[2],
+                const uint8_t *ser, size_t serlen, const tbl_record_opts_t *o) {
+  char key[TBL_KEY_MAX], older_key[TBL_KEY_MAX], err[256];
+  memset(r, 0, sizeof(*r));
+  if (flags & 0x40) {
+    tbl_exchange_t *old = tbl_exchange_new(now_ms - 10, older_key);
+    if (old != NULL) tbl_exchange_capture(old, &old->req, "0123456789abcdef", 16, 16);
+  }
+  tbl_exchange_t *ex = tbl_exchange_new(now_ms, key);
+  if (ex == NULL) die("tbl_exchange_new failed", NULL);
+  int64_t ex_id = ex->node.id;
+  const tbl_body_state_t states[4] = {TBL_BODY_PENDING, TBL_BODY_CAPTURED, TBL_BODY_NIL, TBL_BODY_DISABLED};
+  tbl_captured_t *slots[2] = {&ex->req, &ex->resp};
+  for (int s = 0; s < 2; s++) {
+    tbl_body_state_t st = states[(flags >> (2 + 2 * s)) & 3];
+    if (st == TBL_BODY_CAPTURED) {
+      const char *b = bodies[s] ? (const char *)bodies[s] : "";
+      if (tbl_exchange_capture(ex, slots[s], b, bodylen[s], o->max_body_size) != 0) die("capture failed", NULL);
+    } else {
+      slots[s]->state = st;
+    }
+  }
+  /* Keep what the builder is about to see (it frees the context). */
+  r->cap[0] = ex->req, r->cap[1] = ex->resp;
+  for (int s = 0; s < 2; s++) {
+    char *copy = malloc(r->cap[s].len + 1);
+    if (r->cap[s].len) memcpy(copy, r->cap[s].data, r->cap[s].len);
+    r->cap[s].data = copy;
+  }
+  if (flags & 0x80) tbl_exchange_free(tbl_exchange_take(key, strlen(key), now_ms));
+  r->still_there = tbl_exchange_lookup(ex_id) != NULL;
+
+  r->json = malloc(serlen * TBL_KEY_MAX / 2 + TBL_KEY_MAX + 1);
+  for (size_t i = 0; i < serlen;) {
+    if (i + 1 < serlen && ser[i] == '@' && ser[i + 1] == 'k') {
+      memcpy(r->json + r->jl, key, strlen(key));
+      r->jl += strlen(key);
+      i += 2;
+    } else {
+      r->json[r->jl++] = (char)ser[i++];
+    }
+  }
+  r->json[r->jl] = '\0';
+  r->line.p = tbl_record_build(r->json, r->jl, o, now_ms, &r->line.n, err, sizeof(err));
+
+  /* The builder took the context if the key named it; the rest goes now. */
+  tbl_exchange_clear();
+  tbl_exchange_stats_t xs;
+  tbl_exchange_get_stats(&xs);
+  if (xs.live != 0 || xs.bytes != 0) die("contexts left in the table", NULL);
+}
+
+static void run_free(run_t *r) {
+  free(r->line.p);
+  free(r->json);
+  free(r->cap[0].data);
+  free(r->cap[1].data);
+}
+
+/* The record JSON (n bytes at s) parsed, with lone-surrogate escapes
+ * neutralised; dies unless it is one JSON object. */
+static cJSON *parse_record(const char *s, size_t n) {
+  char *copy = neutral_copy(s, n);
+  const char *rend = NULL;
+  cJSON *rec = cJSON_ParseWithLengthOpts(copy, n, &rend, 0);
+  if (!cJSON_IsObject(rec) || rend != copy + n) die("record is not one JSON object", copy);
+  free(copy);
+  return rec;
+}
+
+/* A side of the limited record against the same side without a limit. */
+static void compare_bodies(const cJSON *side1, const cJSON *side2, int oversize) {
+  const cJSON *b1 = only_item(side1, "body"), *b2 = only_item(side2, "body");
+  if ((b1 == NULL) != (b2 == NULL)) die("a limit changed whether a body is logged", NULL);
+  const char *same[] = {"body_size", "body_encoding", "body_skipped"};
+  for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+    const cJSON *x = only_item(side1, same[i]), *y = only_item(side2, same[i]);
+    if ((x == NULL) != (y == NULL) || (x != NULL && !cJSON_Compare(x, y, 1))) die("a limit changed", same[i]);
+  }
+  if (b1 == NULL) return;
+  const cJSON *t1 = only_item(side1, "body_truncated"), *t2 = only_item(side2, "body_truncated");
+  const char *v1 = b1->valuestring, *v2 = b2->valuestring;
+  size_t n1 = strlen(v1), n2 = strlen(v2);
+  if (oversize && n2 != 0) die("an oversize record kept a body value", v2);
+  if (n2 == n1 && memcmp(v1, v2, n1) == 0) {
+    if (!cJSON_Compare(t1, t2, 1)) die("body_truncated changed on a body left whole", NULL);
+    return;
+  }
+  if (n2 >= n1 || memcmp(v1, v2, n2) != 0) die("a cut body is not a prefix of the body", v2);
+  if (!cJSON_IsTrue(t2)) die("a cut body is not marked body_truncated", NULL);
+  const cJSON *enc = only_item(side2, "body_encoding");
+  if (strcmp(enc->valuestring, "base64") == 0 && n2 % 4 != 0) die("base64 cut inside a group", v2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 4) return 0;
   uint8_t flags = data[0];
@@ -232,63 +381,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   };
 
   tbl_exchange_set_limits(60000, cap_bytes, cap_entries);
-  uint64_t now = 1000000;
-  char key[TBL_KEY_MAX], older_key[TBL_KEY_MAX];
-  if (flags & 0x40) {
-    tbl_exchange_t *old = tbl_exchange_new(now - 10, older_key);
-    if (old != NULL) tbl_exchange_capture(old, &old->req, "0123456789abcdef", 16, 16);
-  }
-  tbl_exchange_t *ex = tbl_exchange_new(now, key);
-  if (ex == NULL) die("tbl_exchange_new failed", NULL);
-  int64_t ex_id = ex->node.id;
-  const tbl_body_state_t states[4] = {TBL_BODY_PENDING, TBL_BODY_CAPTURED, TBL_BODY_NIL, TBL_BODY_DISABLED};
-  tbl_captured_t *slots[2] = {&ex->req, &ex->resp};
-  for (int s = 0; s < 2; s++) {
-    tbl_body_state_t st = states[(flags >> (2 + 2 * s)) & 3];
-    if (st == TBL_BODY_CAPTURED) {
-      const char *b = nsec > (size_t)(3 + s) ? (const char *)sec[3 + s] : "";
-      size_t blen = nsec > (size_t)(3 + s) ? seclen[3 + s] : 0;
-      if (tbl_exchange_capture(ex, slots[s], b, blen, max_body) != 0) die("capture failed", NULL);
-    } else {
-      slots[s]->state = st;
-    }
-  }
-  /* Keep what the builder is about to see (it frees the context). */
-  tbl_captured_t cap[2] = {ex->req, ex->resp};
-  for (int s = 0; s < 2; s++) {
-    char *copy = malloc(cap[s].len + 1);
-    if (cap[s].len) memcpy(copy, cap[s].data, cap[s].len);
-    cap[s].data = copy;
-  }
-  if (flags & 0x80) tbl_exchange_free(tbl_exchange_take(key, strlen(key), now));
-  int still_there = tbl_exchange_lookup(ex_id) != NULL;
-
-  /* serialize, with @k -> key */
+  const uint8_t *bodies[2] = {nsec > 3 ? sec[3] : NULL, nsec > 4 ? sec[4] : NULL};
+  size_t bodylen[2] = {nsec > 3 ? seclen[3] : 0, nsec > 4 ? seclen[4] : 0};
   const uint8_t *ser = nsec > 5 ? sec[5] : (const uint8_t *)"";
   size_t serlen = nsec > 5 ? seclen[5] : 0;
-  char *json = malloc(serlen * TBL_KEY_MAX / 2 + TBL_KEY_MAX + 1);
-  size_t jl = 0;
-  for (size_t i = 0; i < serlen;) {
-    if (i + 1 < serlen && ser[i] == '@' && ser[i + 1] == 'k') {
-      memcpy(json + jl, key, strlen(key));
-      jl += strlen(key);
-      i += 2;
-    } else {
-      json[jl++] = (char)ser[i++];
-    }
-  }
-  json[jl] = '\0';
+
+  /* First build: no size limit, json_lines. */
+  run_t r1;
+  run(&r1, flags, bodies, bodylen, ser, serlen, &o);
+  line_t *l1 = &r1.line;
 
   /* cJSON is more lenient than the record builder (numbers like ".5",
    * controls as whitespace, nesting past 64), so the check goes one way:
    * what the builder accepts, cJSON accepts too, without trailing bytes. */
-  char *checked = neutral_copy(json, jl);
+  char *checked = neutral_copy(r1.json, r1.jl);
   const char *end = NULL;
-  cJSON *input = cJSON_ParseWithLengthOpts(checked, jl, &end, 0);
+  cJSON *input = cJSON_ParseWithLengthOpts(checked, r1.jl, &end, 0);
   int is_object = cJSON_IsObject(input);
   if (is_object) {
-    while (end < checked + jl && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
-    is_object = end == checked + jl;
+    while (end < checked + r1.jl && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    is_object = end == checked + r1.jl;
   }
   /* A "request" or "response" that is not an object is kept as it is, and
    * the record gets an object of its own after it (Kong's are objects). */
@@ -296,57 +408,94 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const cJSON *in_resp = cJSON_GetObjectItemCaseSensitive(input, "response");
   int parts_ok = (in_req == NULL || cJSON_IsObject(in_req)) && (in_resp == NULL || cJSON_IsObject(in_resp));
   cJSON_Delete(input);
-
-  size_t outlen = 0;
-  char err[256];
-  char *line = tbl_record_build(json, jl, &o, now, &outlen, err, sizeof(err));
   free(checked);
-  if (line != NULL && !is_object) die("a record from a serialize that is not a JSON object", json);
-  if (line != NULL) {
-    if (outlen == 0 || line[outlen - 1] != '\n' || strlen(line) != outlen) die("record does not end in a newline", NULL);
-    if (memchr(line, '\n', outlen - 1) != NULL)
-      die("record is not exactly one line", NULL);
-    char *raw = line;
-    line = neutral_copy(raw, outlen);
-    free(raw);
-    const char *rend = NULL;
-    cJSON *rec = cJSON_ParseWithLengthOpts(line, outlen - 1, &rend, 0);
-    if (!cJSON_IsObject(rec) || rend != line + outlen - 1) die("record is not one JSON object", line);
-    if (has_escaped_key(json, jl) || !parts_ok) {
-      cJSON_Delete(rec);
-      free(line);
-      goto done;
-    }
-    /* (a key written with escapes is another key to the builder: Kong's
-     * cjson never escapes letters) */
-    if (cJSON_GetObjectItemCaseSensitive(rec, TBL_EXCHANGE_KEY) != NULL &&
-        strstr(line, "\"" TBL_EXCHANGE_KEY "\":") != NULL)
-      die("join key left in the record", line);
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(rec, "request");
-    const cJSON *resp = cJSON_GetObjectItemCaseSensitive(rec, "response");
-    if (!cJSON_IsObject(req) || !cJSON_IsObject(resp)) die("request/response not objects", NULL);
-    check_headers(cJSON_GetObjectItemCaseSensitive(req, "headers"), rh, nrh);
-    check_headers(cJSON_GetObjectItemCaseSensitive(resp, "headers"), rh, nrh);
-    if (still_there) {
-      check_body(req, &cap[0], cap[0].data, cap[0].len, max_body, rj, nrj);
-      check_body(resp, &cap[1], cap[1].data, cap[1].len, max_body, rj, nrj);
-    } else {
-      check_body(req, NULL, NULL, 0, max_body, rj, nrj);
-      check_body(resp, NULL, NULL, 0, max_body, rj, nrj);
-    }
-    cJSON_Delete(rec);
-    free(line);
-  }
+  /* (a key written with escapes is another key to the builder: Kong's
+   * cjson never escapes letters) */
+  int comparable = parts_ok && !has_escaped_key(r1.json, r1.jl);
 
-done:
-  /* The builder took the context if the key named it; the rest goes now. */
-  tbl_exchange_clear();
-  tbl_exchange_stats_t xs;
-  tbl_exchange_get_stats(&xs);
-  if (xs.live != 0 || xs.bytes != 0) die("contexts left in the table", NULL);
-  free(json);
-  free(cap[0].data);
-  free(cap[1].data);
+  cJSON *rec1 = NULL;
+  if (l1->p != NULL && !is_object) die("a record from a serialize that is not a JSON object", r1.json);
+  if (l1->p != NULL) {
+    size_t outlen = l1->n;
+    if (outlen == 0 || l1->p[outlen - 1] != '\n' || strlen(l1->p) != outlen) die("record does not end in a newline", NULL);
+    if (memchr(l1->p, '\n', outlen - 1) != NULL)
+      die("record is not exactly one line", NULL);
+    if (!utf8_valid(l1->p, outlen)) die("record is not valid UTF-8", l1->p);
+    rec1 = parse_record(l1->p, outlen - 1);
+    if (comparable) {
+      if (cJSON_GetObjectItemCaseSensitive(rec1, TBL_EXCHANGE_KEY) != NULL &&
+          strstr(l1->p, "\"" TBL_EXCHANGE_KEY "\":") != NULL)
+        die("join key left in the record", l1->p);
+      const cJSON *req = cJSON_GetObjectItemCaseSensitive(rec1, "request");
+      const cJSON *resp = cJSON_GetObjectItemCaseSensitive(rec1, "response");
+      if (!cJSON_IsObject(req) || !cJSON_IsObject(resp)) die("request/response not objects", NULL);
+      check_headers(cJSON_GetObjectItemCaseSensitive(req, "headers"), rh, nrh);
+      check_headers(cJSON_GetObjectItemCaseSensitive(resp, "headers"), rh, nrh);
+      if (r1.still_there) {
+        check_body(req, &r1.cap[0], r1.cap[0].data, r1.cap[0].len, max_body, rj, nrj);
+        check_body(resp, &r1.cap[1], r1.cap[1].data, r1.cap[1].len, max_body, rj, nrj);
+      } else {
+        check_body(req, NULL, NULL, 0, max_body, rj, nrj);
+        check_body(resp, NULL, NULL, 0, max_body, rj, nrj);
+      }
+    }
+  }
+  size_t n1 = l1->p != NULL ? l1->n : 0;
+  run_free(&r1);
+
+  /* Second build: under max_record_size, json_lines or syslog. */
+  o.framing = data[1] & 1 ? TBL_FRAMING_SYSLOG : TBL_FRAMING_JSON_LINES;
+  o.syslog_facility = data[2] % 26 - 1; /* -1 and 24: out of range, "user" */
+  o.syslog_app_name = data[3] & 1 ? "kong" : "a b\xe9";
+  o.syslog_hostname = data[3] & 2 ? "gw-1.example" : NULL;
+  char hdr[TBL_SYSLOG_HEADER_MAX];
+  size_t hdrlen = o.framing == TBL_FRAMING_SYSLOG
+                      ? tbl_syslog_header(hdr, o.syslog_facility, now_ms, o.syslog_hostname, o.syslog_app_name)
+                      : 0;
+  size_t msg1 = n1 > 0 ? (hdrlen ? n1 - 1 + hdrlen : n1) : 4096;
+  size_t back = (size_t)data[2] | ((size_t)data[3] << 8);
+  o.max_record_size = msg1 + 8 - back % (msg1 + 8); /* 1 .. msg1 + 8 */
+  tbl_record_stats_t s0, s1;
+  tbl_record_get_stats(&s0);
+  run_t r2;
+  run(&r2, flags, bodies, bodylen, ser, serlen, &o);
+  tbl_record_get_stats(&s1);
+  line_t *l2 = &r2.line;
+  if ((l2->p != NULL) != (rec1 != NULL)) die("a limit changed whether a record is built", NULL);
+  if (l2->p != NULL) {
+    const char *msg = l2->p;
+    size_t mlen = l2->n;
+    if (strlen(l2->p) != l2->n) die("NUL in a framed record", NULL);
+    if (hdrlen) {
+      size_t i = 0, count = 0;
+      while (i < l2->n && l2->p[i] >= '0' && l2->p[i] <= '9' && i < 20) count = count * 10 + (size_t)(l2->p[i++] - '0');
+      if (i == 0 || l2->p[0] == '0' || i >= l2->n || l2->p[i] != ' ') die("no octet count before the message", NULL);
+      msg = l2->p + i + 1;
+      mlen = l2->n - i - 1;
+      if (count != mlen) die("the octet count is not the message's length", l2->p);
+      if (mlen < hdrlen || memcmp(msg, hdr, hdrlen) != 0) die("not the RFC 5424 header", l2->p);
+      if (memchr(l2->p, '\n', l2->n) != NULL) die("a newline in a syslog frame", NULL);
+    } else {
+      if (l2->n == 0 || l2->p[l2->n - 1] != '\n' || memchr(l2->p, '\n', l2->n - 1) != NULL)
+        die("a json_lines record is not one line", NULL);
+    }
+    if (!utf8_valid(l2->p, l2->n)) die("record is not valid UTF-8", l2->p);
+    int oversize = (int)(s1.records_oversize - s0.records_oversize);
+    if (mlen > o.max_record_size && !oversize) die("a record over max_record_size", l2->p);
+    if (mlen <= o.max_record_size && oversize) die("a record that fits counted as oversize", NULL);
+    cJSON *rec2 = parse_record(msg + hdrlen, mlen - hdrlen - (hdrlen ? 0 : 1));
+    if (comparable) {
+      for (int side = 0; side < 2; side++) {
+        const char *name = side ? "response" : "request";
+        compare_bodies(cJSON_GetObjectItemCaseSensitive(rec1, name),
+                       cJSON_GetObjectItemCaseSensitive(rec2, name), oversize);
+      }
+    }
+    cJSON_Delete(rec2);
+  }
+  cJSON_Delete(rec1);
+  run_free(&r2);
+
   for (size_t i = 0; i < nct; i++) free(ct[i]);
   for (size_t i = 0; i < nrh; i++) free(rh[i]);
   for (size_t i = 0; i < nrj; i++) free(rj[i]);

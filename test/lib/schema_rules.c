@@ -63,10 +63,22 @@ static void check_field(const char *name, const cJSON *f) {
     ASSERT(strcmp(t, "string") == 0 || strcmp(t, "integer") == 0 || strcmp(t, "number") == 0);
   if (cJSON_GetObjectItemCaseSensitive(f, "gt"))
     ASSERT(strcmp(t, "integer") == 0 || strcmp(t, "number") == 0);
-  static const char *const string_only[] = {"len_min", "len_max", "match", "not_match", NULL};
+  static const char *const string_only[] = {"match", "not_match", "match_any", NULL};
   for (const char *const *a = string_only; *a; a++)
     if (cJSON_GetObjectItemCaseSensitive(f, *a) && strcmp(t, "string") != 0)
       FAIL("field %s: %s on a %s field", name, *a, t);
+  /* Kong's len_* count bytes of a string or elements of an array/set/map */
+  static const char *const len_rules[] = {"len_min", "len_max", NULL};
+  for (const char *const *a = len_rules; *a; a++)
+    if (cJSON_GetObjectItemCaseSensitive(f, *a) && strcmp(t, "string") != 0 && strcmp(t, "array") != 0 &&
+        strcmp(t, "set") != 0 && strcmp(t, "map") != 0)
+      FAIL("field %s: %s on a %s field", name, *a, t);
+  const cJSON *ma = cJSON_GetObjectItemCaseSensitive(f, "match_any");
+  if (ma) {
+    const cJSON *pats = cJSON_GetObjectItemCaseSensitive(ma, "patterns");
+    ASSERT(cJSON_IsArray(pats) && cJSON_GetArraySize(pats) > 0);
+    ASSERT(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ma, "err")));
+  }
   if (strcmp(t, "array") == 0 || strcmp(t, "set") == 0)
     ASSERT(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(f, "elements")));
   if (strcmp(t, "map") == 0)

@@ -87,7 +87,7 @@ static void tls_failure_case(const char *cert, const char *key, const char *sni)
   one_exchange(inst);
   ASSERT_EQ(kh_status(&k, "sink", "queue_depth"), 2);
   char *log = fk_server_log(&srv);
-  ASSERT_CONTAINS(log, "TLS failure");
+  ASSERT_CONTAINS(log, "TLS handshake failed");
   ASSERT_CONTAINS(log, "retrying in");
   free(log);
   down(); /* SIGTERM: the two records are dropped at the flush deadline, exit 0 */

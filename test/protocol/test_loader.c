@@ -86,7 +86,7 @@ TEST(bad_plugins_reported_rest_served) {
   snprintf(want, sizeof(want), "%s/nosym.so: no kps_plugin_entry symbol", dir);
   ASSERT_CONTAINS(err, want);
   snprintf(want, sizeof(want), "%s/abi.so: built for plugin API version %u, this server speaks %u",
-           dir, 100u, 2u); /* abi.c: KPS_API_VERSION + 98 */
+           dir, 101u, 3u); /* abi.c: KPS_API_VERSION + 98 */
   ASSERT_CONTAINS(err, want);
   snprintf(want, sizeof(want), "%s/dup.so: duplicate plugin name \"c-hello\"", dir);
   ASSERT_CONTAINS(err, want);

@@ -57,12 +57,13 @@ TEST(dump_for_kong_3_3_has_no_descriptions) {
   check_dump_kong(out, 1, 303);
   ASSERT(strstr(out, "\"description\"") == NULL);
   ASSERT_CONTAINS(out, "\"entity_checks\":[{\"mutually_required\":[\"config.tls_client_cert\","
-                       "\"config.tls_client_key\"]}]");
+                       "\"config.tls_client_key\"]},{\"only_one_of\":[\"config.host\",\"config.hosts\"]},"
+                       "{\"mutually_required\":[\"config.host\",\"config.port\"]}]");
   free(out);
   out = run(KPS_SERVER_BIN " --plugin tcp-body-log -dump --kong-version 3.4.2", &st);
   ASSERT_EQ(st, 0);
   check_dump_kong(out, 1, 304);
-  ASSERT_CONTAINS(out, "\"description\":\"The collector's TCP port.\"");
+  ASSERT_CONTAINS(out, "\"description\":\"The collector's TCP port, with host.\"");
   free(out);
   out = run(KPS_SERVER_BIN " --plugin tcp-body-log -dump --kong-version 2.8 2>&1", &st);
   ASSERT_EQ(st, 2);

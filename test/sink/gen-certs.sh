@@ -5,6 +5,7 @@
 #   expired.pem/.key       same names, signed by the CA, validity in 2020
 #   client.pem/client.key  CN=kps-test-client, clientAuth, signed by the CA
 #   wrongca.pem            an unrelated CA (verification must fail with it)
+#   wrongclient.pem/.key   CN=kps-wrong-client, clientAuth, signed by wrongca (a collector refuses it)
 set -eu
 dir=${1:?usage: gen-certs.sh DIR}
 rm -rf "$dir"
@@ -53,9 +54,9 @@ csr() { # name cn
   key "$1.key"
   openssl req -config openssl.cnf -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
 }
-sign() { # name ext [openssl ca date options]
+sign() { # name ext [openssl ca date options]; CA=wrongca to sign with the unrelated CA
   n=$1; e=$2; shift 2
-  openssl ca -batch -config openssl.cnf -cert ca.pem -keyfile ca.key -in "$n.csr" -out "$n.pem" \
+  openssl ca -batch -config openssl.cnf -cert "${CA:-ca}.pem" -keyfile "${CA:-ca}.key" -in "$n.csr" -out "$n.pem" \
     -extensions "$e" -notext "$@" 2>/dev/null
 }
 
@@ -67,5 +68,7 @@ csr expired localhost
 sign expired server_ext -startdate 20200101000000Z -enddate 20200201000000Z
 csr client kps-test-client
 sign client client_ext -days 3650
+csr wrongclient kps-wrong-client
+CA=wrongca sign wrongclient client_ext -days 3650
 rm -f ./*.csr
 echo "certificates in $(pwd)"

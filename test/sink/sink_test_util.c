@@ -164,6 +164,19 @@ int t_file_contains(const char *path, const char *needle) {
   return found;
 }
 
+unsigned t_file_count(const char *path, const char *needle) {
+  size_t len, nl = strlen(needle);
+  char *s = t_read_file(path, &len), *p = s;
+  unsigned n = 0;
+
+  while (p && nl && (p = strstr(p, needle)) != NULL) {
+    n++;
+    p += nl;
+  }
+  free(s);
+  return n;
+}
+
 int t_free_port(void) {
   struct sockaddr_in sa;
   socklen_t sl = sizeof(sa);
@@ -289,8 +302,12 @@ static const char *collector_path(void) {
 }
 
 void t_collector_start(t_collector_t *c, const char *tag, int port, const char *const *extra) {
+  t_collector_start_on(c, tag, "127.0.0.1", port, extra);
+}
+
+void t_collector_start_on(t_collector_t *c, const char *tag, const char *addr, int port, const char *const *extra) {
   const char *argv[40];
-  char listen[64];
+  char listen[80];
   posix_spawn_file_actions_t fa;
   uint64_t deadline;
   int argc = 0, rc, status;
@@ -307,7 +324,7 @@ void t_collector_start(t_collector_t *c, const char *tag, int port, const char *
   snprintf(name, sizeof(name), "%s.log", tag);
   snprintf(c->log, sizeof(c->log), "%s", t_path(name));
   unlink(c->port_file);
-  snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+  snprintf(listen, sizeof(listen), strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
 
   argv[argc++] = collector_path();
   argv[argc++] = "--listen";
@@ -405,6 +422,42 @@ long t_record_seq(const char *line, size_t len) {
   same = memcmp(want, line, len) == 0;
   free(want);
   return same ? (long)seq : -1;
+}
+
+uint64_t t_check_delivered(const char *const *files, int nfiles, unsigned total) {
+  unsigned char *seen = calloc(total ? total : 1, 1);
+  uint64_t dups = 0;
+  unsigned i;
+  int f;
+
+  CHECK(seen != NULL);
+  for (f = 0; f < nfiles; f++) {
+    size_t len;
+    char *buf = t_read_file(files[f], &len), *p = buf, *end = buf + len;
+    while (buf && p < end) {
+      char *nl = memchr(p, '\n', (size_t)(end - p));
+      long seq;
+      CHECK(nl != NULL);
+      seq = t_record_seq(p, (size_t)(nl + 1 - p));
+      if (seq < 0 || (unsigned long)seq >= total)
+        t_fail(__FILE__, __LINE__, "corrupt line in %s at offset %ld", files[f], (long)(p - buf));
+      if (seen[seq]) dups++;
+      seen[seq] = 1;
+      p = nl + 1;
+    }
+    free(buf);
+  }
+  for (i = 0; i < total; i++)
+    if (!seen[i]) t_fail(__FILE__, __LINE__, "record %u was lost", i);
+  free(seen);
+  return dups;
+}
+
+kps_sink_endpoint_stats_t t_ep_stats(const kps_sink_t *s, size_t i) {
+  kps_sink_endpoint_stats_t st;
+
+  kps_sink_get_endpoint_stats(s, i, &st);
+  return st;
 }
 
 kps_sink_stats_t t_stats(const kps_sink_t *s) {

@@ -36,6 +36,8 @@ int t_log_contains(const char *needle);
 
 char *t_read_file(const char *path, size_t *len); /* NULL if missing */
 int t_file_contains(const char *path, const char *needle);
+/* Occurrences of needle in the file (0 if missing). */
+unsigned t_file_count(const char *path, const char *needle);
 int t_free_port(void);
 uint64_t t_now_ms(void);
 
@@ -62,6 +64,8 @@ typedef struct t_collector_s {
 /* Starts kps-collector on 127.0.0.1:port (0 = ephemeral) with extra args
  * (NULL-terminated, may be NULL) and waits until it listens. */
 void t_collector_start(t_collector_t *c, const char *tag, int port, const char *const *extra);
+/* The same on another loopback address ("127.0.0.2", "::1"). */
+void t_collector_start_on(t_collector_t *c, const char *tag, const char *addr, int port, const char *const *extra);
 /* SIGTERM, wait, and check it exited 0. */
 void t_collector_stop(t_collector_t *c);
 uint64_t t_collector_count(const t_collector_t *c);
@@ -71,8 +75,13 @@ uint64_t t_collector_count(const t_collector_t *c);
 char *t_record(unsigned seq, size_t size);
 /* seq of a line made by t_record (len bytes incl. '\n') if it is byte-exact, else -1. */
 long t_record_seq(const char *line, size_t len);
+/* Every line of the files must be a byte-exact record < total and every
+ * record must be there (fails the test otherwise).  Returns the number of
+ * duplicate lines. */
+uint64_t t_check_delivered(const char *const *files, int nfiles, unsigned total);
 
-/* Stats helper. */
+/* Stats helpers. */
 kps_sink_stats_t t_stats(const kps_sink_t *s);
+kps_sink_endpoint_stats_t t_ep_stats(const kps_sink_t *s, size_t i);
 
 #endif

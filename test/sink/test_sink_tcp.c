@@ -78,37 +78,6 @@ static void check_file_exact(const char *path, unsigned from, unsigned to, size_
   free(want);
 }
 
-/* Every line of the files must be a byte-exact record < total; every record
- * must be there.  Returns the number of duplicate lines. */
-static uint64_t check_all_delivered(const char *const *files, int nfiles, unsigned total) {
-  unsigned char *seen = calloc(total, 1);
-  uint64_t dups = 0;
-  unsigned i;
-  int f;
-
-  CHECK(seen != NULL);
-  for (f = 0; f < nfiles; f++) {
-    size_t len;
-    char *buf = t_read_file(files[f], &len), *p = buf, *end = buf + len;
-    while (buf && p < end) {
-      char *nl = memchr(p, '\n', (size_t)(end - p));
-      long seq;
-      CHECK(nl != NULL);
-      seq = t_record_seq(p, (size_t)(nl + 1 - p));
-      if (seq < 0 || (unsigned long)seq >= total)
-        t_fail(__FILE__, __LINE__, "corrupt line in %s at offset %ld", files[f], (long)(p - buf));
-      if (seen[seq]) dups++;
-      seen[seq] = 1;
-      p = nl + 1;
-    }
-    free(buf);
-  }
-  for (i = 0; i < total; i++)
-    if (!seen[i]) t_fail(__FILE__, __LINE__, "record %u was lost", i);
-  free(seen);
-  return dups;
-}
-
 typedef struct wait_s {
   kps_sink_t *sink;
   const t_collector_t *col;
@@ -286,7 +255,7 @@ static void test_collector_restart(void) {
 
   files[0] = a.out;
   files[1] = b.out;
-  dups = check_all_delivered(files, 2, prod.total);
+  dups = t_check_delivered(files, 2, prod.total);
   st = t_stats(s);
   CHECK_EQ(st.records_sent, prod.total);
   CHECK(st.connects >= 2);
@@ -349,7 +318,7 @@ static void test_reset_after_ack(void) {
   CHECK(t_run_until(&loop, pred_delivered, &w, 15000));
   t_collector_stop(&b);
   files[0] = b.out;
-  CHECK_EQ(check_all_delivered(files, 1, total), 0);
+  CHECK_EQ(t_check_delivered(files, 1, total), 0);
   check_file_exact(b.out, 0, total, size); /* in order, once each */
   st = t_stats(s);
   CHECK_EQ(st.records_replayed, total);
@@ -388,7 +357,7 @@ static void test_rst(void) {
   CHECK(t_run_until(&loop, pred_delivered, &w, 60000));
   t_collector_stop(&col);
   files[0] = col.out;
-  dups = check_all_delivered(files, 1, total);
+  dups = t_check_delivered(files, 1, total);
   st = t_stats(s);
   CHECK_EQ(st.records_sent, total);
   CHECK(st.records_resent > 0);

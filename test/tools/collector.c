@@ -1,7 +1,8 @@
 /* kps-collector: a small line collector (TCP or TLS) for tests and benchmarks.
  *
  *   kps-collector --listen HOST:PORT [--port-file F] [--out FILE|-] [--count-file F]
- *                 [--tls-cert C --tls-key K [--tls-client-ca CA] [--client-cn-file F]]
+ *                 [--tls-cert C --tls-key K [--tls-client-ca CA] [--client-cn-file F]
+ *                  [--tls12] [--tls-no-tickets | --tls-ticket-delay-ms MS]]
  *                 [--no-read] [--rst-after-lines N] [--rcvbuf BYTES] [--quiet]
  *
  * One thread, poll() and non-blocking sockets.  Only complete lines are
@@ -15,6 +16,11 @@
  * acknowledging it), then drained, then closed.  --rst-after-lines N: once a
  * connection has N lines, stop reading until its bytes stop arriving (window
  * full or sender idle), then shut down, drain and reset (SO_LINGER 0).
+ *
+ * TLS 1.3 session tickets (what shows a client that its certificate was
+ * accepted): sent right after the handshake by default; --tls-no-tickets
+ * sends none; --tls-ticket-delay-ms MS sends one MS after the handshake.
+ * --tls12 caps the protocol at TLS 1.2.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,13 +65,14 @@ typedef struct conn_s {
   int rst_pending;
   int rst_inq;
   uint64_t rst_started, rst_quiet_since;
+  uint64_t ticket_at; /* --tls-ticket-delay-ms: when to send the ticket (0: none due) */
 } conn_t;
 
 static struct {
   const char *listen, *port_file, *out, *count_file;
   const char *tls_cert, *tls_key, *tls_client_ca, *client_cn_file;
-  int no_read, quiet, rcvbuf;
-  uint64_t rst_after;
+  int no_read, quiet, rcvbuf, tls12, no_tickets;
+  uint64_t rst_after, ticket_delay;
 } opt;
 
 static conn_t *conns[MAX_CONNS];
@@ -304,6 +311,7 @@ static int conn_on_event(conn_t *c, short revents) {
     c->want_write = 0;
     say(0, "conn %lu: tls %s", c->id, SSL_get_version(c->ssl));
     conn_report_cn(c);
+    if (opt.ticket_delay) c->ticket_at = now_ms() + opt.ticket_delay;
   } else if (!(revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))) {
     return 1;
   }
@@ -344,6 +352,29 @@ static void rst_tick(void) {
     if (now - c->rst_quiet_since >= RST_QUIET_MS || now - c->rst_started >= RST_WAIT_MAX_MS)
       conn_drain_close(c, 1);
   }
+}
+
+/* --tls-ticket-delay-ms: sends the session ticket of every connection whose
+ * time has come; returns the poll timeout until the next one (-1: none). */
+static int ticket_tick(void) {
+  uint64_t now = now_ms(), next = UINT64_MAX;
+  int i;
+
+  for (i = 0; i < nconns; i++) {
+    conn_t *c = conns[i];
+    if (!c->ticket_at) continue;
+    if (now >= c->ticket_at) {
+      c->ticket_at = 0;
+      ERR_clear_error();
+      if (SSL_new_session_ticket(c->ssl) != 1 || SSL_do_handshake(c->ssl) != 1)
+        say(1, "conn %lu: cannot send the session ticket: %s", c->id, ssl_reason());
+      else
+        say(0, "conn %lu: session ticket sent", c->id);
+      continue;
+    }
+    if (c->ticket_at < next) next = c->ticket_at;
+  }
+  return next == UINT64_MAX ? -1 : (int)(next - now);
 }
 
 static void accept_all(int lfd) {
@@ -446,6 +477,8 @@ static int setup_tls(void) {
   }
   ssl_ctx = SSL_CTX_new(TLS_server_method());
   if (!ssl_ctx) return -1;
+  if (opt.tls12 && SSL_CTX_set_max_proto_version(ssl_ctx, TLS1_2_VERSION) != 1) return -1;
+  if ((opt.no_tickets || opt.ticket_delay) && SSL_CTX_set_num_tickets(ssl_ctx, 0) != 1) return -1;
   if (SSL_CTX_use_certificate_chain_file(ssl_ctx, opt.tls_cert) != 1 ||
       SSL_CTX_use_PrivateKey_file(ssl_ctx, opt.tls_key, SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ssl_ctx) != 1) {
@@ -477,7 +510,8 @@ static void on_signal(int sig) {
 static void usage(void) {
   fprintf(stderr,
           "usage: kps-collector --listen HOST:PORT [--port-file F] [--out FILE|-] [--count-file F]\n"
-          "         [--tls-cert C --tls-key K [--tls-client-ca CA] [--client-cn-file F]]\n"
+          "         [--tls-cert C --tls-key K [--tls-client-ca CA] [--client-cn-file F]\n"
+          "          [--tls12] [--tls-no-tickets | --tls-ticket-delay-ms MS]]\n"
           "         [--no-read] [--rst-after-lines N] [--rcvbuf BYTES] [--quiet]\n");
 }
 
@@ -493,6 +527,12 @@ static int parse_args(int argc, char **argv) {
       takes = 0;
     } else if (strcmp(a, "--quiet") == 0) {
       opt.quiet = 1;
+      takes = 0;
+    } else if (strcmp(a, "--tls12") == 0) {
+      opt.tls12 = 1;
+      takes = 0;
+    } else if (strcmp(a, "--tls-no-tickets") == 0) {
+      opt.no_tickets = 1;
       takes = 0;
     } else if (!v) {
       return -1;
@@ -515,6 +555,9 @@ static int parse_args(int argc, char **argv) {
     } else if (strcmp(a, "--rst-after-lines") == 0) {
       opt.rst_after = strtoull(v, NULL, 10);
       if (opt.rst_after == 0) return -1;
+    } else if (strcmp(a, "--tls-ticket-delay-ms") == 0) {
+      opt.ticket_delay = strtoull(v, NULL, 10);
+      if (opt.ticket_delay == 0) return -1;
     } else if (strcmp(a, "--rcvbuf") == 0) {
       opt.rcvbuf = atoi(v);
     } else {
@@ -573,6 +616,10 @@ int main(int argc, char **argv) {
     }
     n = nconns;
     if (opt.count_file && total_lines != count_written) timeout = COUNT_FILE_EVERY_MS;
+    if (opt.ticket_delay) {
+      int t = ticket_tick();
+      if (t >= 0 && (timeout < 0 || t < timeout)) timeout = t;
+    }
     if (poll(pfd, (nfds_t)(n + 2), timeout) < 0) {
       if (errno == EINTR) continue; /* revents are undefined; the signal pipe is readable now */
       say(1, "poll: %s", strerror(errno));

@@ -12,8 +12,23 @@ static void expect_error(const char *json, const char *want) {
 }
 
 TEST(config_tcp_body_log_errors_name_the_field) {
-  expect_error("{\"port\":9000}", "config.host: required field missing");
-  expect_error("{\"host\":\"h\"}", "config.port: required field missing");
+  expect_error("{\"port\":9000}",
+               "exactly one of these fields must be non-empty: 'config.host', 'config.hosts'");
+  expect_error("{\"host\":\"h\"}", "all or none of these fields must be set: 'config.host', 'config.port'");
+  expect_error("{\"host\":\"h\",\"port\":1,\"hosts\":[\"a:1\"]}",
+               "exactly one of these fields must be non-empty: 'config.host', 'config.hosts'");
+  expect_error("{\"hosts\":[\"a:1\",\"b:65536\"]}",
+               "config.hosts[2]: expected host:port or [IPv6]:port, with a port of 1 to 65535");
+  expect_error("{\"hosts\":[\"a:0\"]}",
+               "config.hosts[1]: expected host:port or [IPv6]:port, with a port of 1 to 65535");
+  expect_error("{\"hosts\":[\"::1:80\"]}",
+               "config.hosts[1]: expected host:port or [IPv6]:port, with a port of 1 to 65535");
+  expect_error("{\"hosts\":[\"a:1\"],\"balance\":\"random\"}",
+               "config.balance: expected one of \"failover\", \"round_robin\", got \"random\"");
+  expect_error("{\"host\":\"h\",\"port\":1,\"max_record_size\":4095}",
+               "config.max_record_size: expected an integer between 4096 and 67108864, got 4095");
+  expect_error("{\"host\":\"h\",\"port\":1,\"syslog_app_name\":\"a b\"}",
+               "config.syslog_app_name: does not match the pattern ^[!-~]+$");
   expect_error("{\"host\":\"h\",\"port\":0}", "config.port: expected an integer between 1 and 65535, got 0");
   expect_error("{\"host\":\"h\",\"port\":70000}", "config.port: expected an integer between 1 and 65535, got 70000");
   expect_error("{\"host\":\"h\",\"port\":1.5}", "config.port: expected an integer, got 1.5");
@@ -28,6 +43,24 @@ TEST(config_tcp_body_log_errors_name_the_field) {
                "config.redact_headers[2]: expected a string, got 3");
   expect_error("{\"host\":\"h\",\"port\":80,\"timeout\":0}",
                "config.timeout: expected an integer between 1 and 3600000, got 0");
+}
+
+/* hosts: every form the schema's match_any takes, and the element cap. */
+TEST(config_hosts_accepted_and_capped) {
+  const char *json = "{\"hosts\":[\"a.example:1\",\"10.0.0.1:65535\",\"[::1]:514\",\"log_1:6514\"],"
+                     "\"balance\":\"round_robin\",\"framing\":\"syslog\",\"syslog_facility\":\"local3\"}";
+  char err[512];
+  kps_config_t *cfg = kps__config_parse(&kps__plugin_tcp_body_log, json, strlen(json), err, sizeof(err));
+  if (cfg == NULL) FAIL("refused: %s", err);
+  ASSERT_EQ(kps_config_array_len(cfg, "hosts"), 4);
+  ASSERT_STREQ(kps_config_array_at(cfg, "hosts", 2), "[::1]:514");
+  ASSERT_EQ(kps_config_integer(cfg, "max_record_size", -1), 65536);
+  ASSERT_STREQ(kps_config_string(cfg, "syslog_app_name"), "kong");
+  kps__config_free(cfg);
+  char big[1024] = "{\"hosts\":[";
+  for (int i = 0; i < 33; i++) strcat(big, i ? ",\"h:1\"" : "\"h:1\"");
+  strcat(big, "]}");
+  expect_error(big, "config.hosts: expected at most 32 elements, got 33");
 }
 
 TEST(config_defaults_and_kong_keys) {
@@ -299,7 +332,7 @@ TEST(plugin_check_refuses_rules_kong_cannot_apply) {
       {{.name = "s", .type = KPS_FIELD_STRING, .flags = KPS_FIELD_BETWEEN, .max = 2,
         .description = "A long enough description."}, "BETWEEN applies to integer and number fields only"},
       {{.name = "i", .type = KPS_FIELD_INTEGER, .one_of = nums,
-        .description = "A long enough description."}, "one_of and match apply to string fields only"},
+        .description = "A long enough description."}, "one_of, match and match_any apply to string fields only"},
       {{.name = "i", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_LEN, .max = 2,
         .description = "A long enough description."}, "KPS_FIELD_LEN applies to string fields"},
       {{.name = "n", .type = KPS_FIELD_NUMBER, .description = "A long enough description."},

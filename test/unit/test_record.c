@@ -517,3 +517,462 @@ TEST(record_size_bound_masking_expansion) {
   ASSERT_EQ(at(j, "request", "body_size")->valuedouble, (double)n);
   cJSON_Delete(j);
 }
+
+/* ---- valid UTF-8 (RFC 8259) ---------------------------------------------
+ * Raw bytes of serialize that are not UTF-8 become U+FFFD (EF BF BD), one
+ * per maximal invalid subsequence, as WHATWG's UTF-8 decoder reads them. */
+
+#define FFFD "\xef\xbf\xbd"
+
+/* The classes of invalid input, with what each becomes. */
+static const struct {
+  const char *what, *in, *out;
+} utf8_cases[] = {
+    {"lone continuation", "a\x80z", "a" FFFD "z"},
+    {"two lone continuations", "\xbf\x80", FFFD FFFD},
+    {"truncated 2-byte", "a\xc3z", "a" FFFD "z"},
+    {"truncated 3-byte", "a\xe2\x82z", "a" FFFD "z"},
+    {"truncated 4-byte", "a\xf0\x9f\x98z", "a" FFFD "z"},
+    {"truncated at the end", "caf\xe9", "caf" FFFD},
+    {"overlong C0 80", "\xc0\x80", FFFD FFFD},
+    {"overlong E0 80 80", "\xe0\x80\x80", FFFD FFFD FFFD},
+    {"overlong F0 80 80 80", "\xf0\x80\x80\x80", FFFD FFFD FFFD FFFD},
+    {"surrogate ED A0 80", "\xed\xa0\x80", FFFD FFFD FFFD},
+    {"above U+10FFFF F4 90 80 80", "\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD},
+    {"never a lead F5", "\xf5\x80", FFFD FFFD},
+    {"FF", "\xff", FFFD},
+    {"valid 4-byte then invalid", "\xf0\x9f\x98\x80\xe9", "\xf0\x9f\x98\x80" FFFD},
+};
+
+TEST(utf8_repair_maximal_subparts) {
+  char shown[2][128];
+  for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
+    size_t n, replaced;
+    const char *in = utf8_cases[i].in, *want = utf8_cases[i].out;
+    char *got = tbl_utf8_repair(in, strlen(in), &n, &replaced);
+    ASSERT(got != NULL);
+    if (n != strlen(want) || memcmp(got, want, n) != 0)
+      FAIL("%s: \"%s\" became \"%s\", expected \"%s\"", utf8_cases[i].what,
+           test_escape(in, strlen(in), shown[0], sizeof(shown[0])),
+           test_escape(got, n, shown[1], sizeof(shown[1])), want);
+    size_t fffd = 0;
+    for (const char *p = want; (p = strstr(p, FFFD)) != NULL; p += 3) fffd++;
+    ASSERT_EQ(replaced, fffd);
+    ASSERT_EQ(tbl_utf8_valid_prefix(got, n), n);
+    free(got);
+  }
+}
+
+/* Valid text is left alone: a 4-byte character, the edges of the ranges. */
+TEST(utf8_valid_left_alone) {
+  static const char *const valid[] = {"\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf",
+                                      "\xee\x80\x80", "\xe0\xa0\x80", "\xc2\x80", "plain"};
+  for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+    size_t n = strlen(valid[i]), m, replaced;
+    ASSERT_EQ(tbl_utf8_valid_prefix(valid[i], n), n);
+    char *got = tbl_utf8_repair(valid[i], n, &m, &replaced);
+    ASSERT(got != NULL);
+    ASSERT_EQ(m, n);
+    ASSERT(memcmp(got, valid[i], n) == 0);
+    ASSERT_EQ(replaced, 0);
+    free(got);
+  }
+}
+
+/* Each class in a header value, a query argument and a key: the record
+ * holds exactly the replacement, everything else byte for byte. */
+TEST(record_utf8_repaired_in_header_query_and_key) {
+  tbl_record_opts_t o = opts(8192);
+  for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
+    const char *x = utf8_cases[i].in, *r = utf8_cases[i].out;
+    char ser[512], want[512], err[128], shown[2][600];
+    snprintf(ser, sizeof(ser),
+             "{\"request\":{\"querystring\":{\"q\":\"%s\"},\"headers\":{\"x-latin\":\"%s\","
+             "\"k-%s\":\"v\"}},\"started_at\":1}",
+             x, x, x);
+    snprintf(want, sizeof(want),
+             "{\"request\":{\"querystring\":{\"q\":\"%s\"},\"headers\":{\"x-latin\":\"%s\","
+             "\"k-%s\":\"v\"},\"body_skipped\":\"short_circuited\"},\"started_at\":1,"
+             "\"response\":{\"body_skipped\":\"short_circuited\"}}\n",
+             r, r, r);
+    tbl_record_stats_t s0, s1;
+    tbl_record_get_stats(&s0);
+    size_t n;
+    char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+    if (line == NULL) FAIL("%s: no record: %s", utf8_cases[i].what, err);
+    if (n != strlen(want) || memcmp(line, want, n) != 0)
+      FAIL("%s:\n got  %s\n want %s", utf8_cases[i].what, test_escape(line, n, shown[0], 600),
+           test_escape(want, strlen(want), shown[1], 600));
+    tbl_record_get_stats(&s1);
+    ASSERT_EQ(s1.records_utf8_repaired - s0.records_utf8_repaired, 1);
+    free(line);
+  }
+}
+
+/* A valid serialize is not counted, and JSON escapes are not touched: a
+ * lone surrogate written as an escape stays as Kong wrote it. */
+TEST(record_utf8_escapes_left_as_written) {
+  tbl_record_opts_t o = opts(8192);
+  const char *ser = "{\"request\":{\"headers\":{\"x\":\"\\ud800 caf\xc3\xa9 \\u00e9 \xf0\x9f\x98\x80\"}}}";
+  tbl_record_stats_t s0, s1;
+  tbl_record_get_stats(&s0);
+  char err[128];
+  size_t n;
+  char *line = tbl_record_build(ser, strlen(ser), &o, 5, &n, err, sizeof(err));
+  ASSERT(line != NULL);
+  ASSERT_STREQ(line, "{\"request\":{\"headers\":{\"x\":\"\\ud800 caf\xc3\xa9 \\u00e9 \xf0\x9f\x98\x80\"},"
+                     "\"body_skipped\":\"short_circuited\"},\"response\":{\"body_skipped\":\"short_circuited\"}}\n");
+  tbl_record_get_stats(&s1);
+  ASSERT_EQ(s1.records_utf8_repaired, s0.records_utf8_repaired);
+  free(line);
+}
+
+/* Invalid bytes outside strings are not JSON: still refused. */
+TEST(record_utf8_outside_strings_refused) {
+  tbl_record_opts_t o = opts(8192);
+  char err[128];
+  size_t n;
+  ASSERT(tbl_record_build("{\"a\":1\xe9}", 8, &o, 5, &n, err, sizeof(err)) == NULL);
+  ASSERT_CONTAINS(err, "did not return a JSON object");
+}
+
+/* ---- max_record_size ----------------------------------------------------
+ * The line with its "\n" fits max_record_size: the body values are cut,
+ * split between the two sides; a record that does not fit even with empty
+ * values goes out whole, counted. */
+
+/* The record for these bodies under o (a fresh context each time). */
+static char *record_of(const char *req, size_t reqlen, const char *resp, size_t resplen,
+                       const tbl_record_opts_t *o, size_t *n) {
+  char *line;
+  *n = line_len(req, reqlen, resp, resplen, o, &line);
+  return line;
+}
+
+static cJSON *parsed(const char *line, size_t n) {
+  cJSON *j = cJSON_ParseWithLength(line, n);
+  ASSERT(j != NULL);
+  return j;
+}
+
+/* The serialize part of a record: everything but the body values. */
+static void same_but_bodies(const char *a, const char *b) {
+  cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
+  ASSERT(x != NULL && y != NULL);
+  for (int side = 0; side < 2; side++) {
+    const char *part = side ? "response" : "request";
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(x, part), "body");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(y, part), "body");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(x, part), "body_truncated");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(y, part), "body_truncated");
+  }
+  ASSERT(cJSON_Compare(x, y, 1));
+  cJSON_Delete(x);
+  cJSON_Delete(y);
+}
+
+static void stats_delta(const tbl_record_stats_t *s0, uint64_t shortened, uint64_t oversize) {
+  tbl_record_stats_t s1;
+  tbl_record_get_stats(&s1);
+  ASSERT_EQ(s1.bodies_shortened - s0->bodies_shortened, shortened);
+  ASSERT_EQ(s1.records_oversize - s0->records_oversize, oversize);
+}
+
+/* max exactly the length: the record is untouched; 0 is no limit. */
+TEST(record_max_size_exactly_the_length) {
+  static char a[1000], b[1000];
+  memset(a, 'a', sizeof(a)), memset(b, 'b', sizeof(b));
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of(a, 1000, b, 1000, &o, &n0);
+  tbl_record_stats_t s0;
+  tbl_record_get_stats(&s0);
+  o.max_record_size = n0;
+  char *l = record_of(a, 1000, b, 1000, &o, &n);
+  ASSERT_EQ(n, n0);
+  ASSERT_STREQ(l, l0);
+  stats_delta(&s0, 0, 0);
+  free(l);
+  free(l0);
+}
+
+/* One byte less: a body loses one byte and says truncated, a byte less
+ * again: the line is max - 1 (no cut can end on exactly max). */
+TEST(record_max_size_one_less) {
+  static char a[100], b[100];
+  memset(a, 'a', sizeof(a)), memset(b, 'b', sizeof(b));
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of(a, 100, b, 100, &o, &n0);
+  tbl_record_stats_t s0;
+  tbl_record_get_stats(&s0);
+  o.max_record_size = n0 - 1;
+  char *l = record_of(a, 100, b, 100, &o, &n);
+  ASSERT_EQ(n, n0 - 2);
+  cJSON *j = parsed(l, n);
+  ASSERT_EQ(strlen(at(j, "request", "body")->valuestring), 99);
+  ASSERT(strspn(at(j, "request", "body")->valuestring, "a") == 99);
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 100);
+  ASSERT_EQ(strlen(at(j, "response", "body")->valuestring), 100);
+  ASSERT(cJSON_IsFalse(at(j, "response", "body_truncated")));
+  ASSERT_EQ(l[n - 1], '\n');
+  same_but_bodies(l0, l);
+  stats_delta(&s0, 1, 0);
+  cJSON_Delete(j);
+  free(l);
+  free(l0);
+}
+
+/* A small body leaves the rest to the other: the line ends on max. */
+TEST(record_max_size_small_body_leaves_rest) {
+  static char a[1000];
+  memset(a, 'a', sizeof(a));
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of(a, 1000, "0123456789", 10, &o, &n0);
+  size_t base = n0 - 1010; /* with empty values */
+  o.max_record_size = n0 - 500;
+  char *l = record_of(a, 1000, "0123456789", 10, &o, &n);
+  ASSERT_EQ(n, n0 - 500);
+  cJSON *j = parsed(l, n);
+  /* 510 bytes for both: 10 to the response, 500 and the flag's byte to the request */
+  ASSERT_EQ(strlen(at(j, "request", "body")->valuestring), 501);
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 1000);
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "0123456789");
+  ASSERT(cJSON_IsFalse(at(j, "response", "body_truncated")));
+  ASSERT_EQ(n, base + 501 + 10 - 1);
+  same_but_bodies(l0, l);
+  cJSON_Delete(j);
+  free(l);
+  free(l0);
+}
+
+/* Two large bodies share the room: half each (and each flag's byte). */
+TEST(record_max_size_split_in_halves) {
+  static char a[1000], b[1000];
+  memset(a, 'a', sizeof(a)), memset(b, 'b', sizeof(b));
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of(a, 1000, b, 1000, &o, &n0);
+  tbl_record_stats_t s0;
+  tbl_record_get_stats(&s0);
+  o.max_record_size = n0 - 1001; /* room for 999 bytes: 499 + 1 and 500 + 1 */
+  char *l = record_of(a, 1000, b, 1000, &o, &n);
+  ASSERT_EQ(n, n0 - 1001);
+  cJSON *j = parsed(l, n);
+  ASSERT_EQ(strlen(at(j, "request", "body")->valuestring), 500);
+  ASSERT_EQ(strlen(at(j, "response", "body")->valuestring), 501);
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT(cJSON_IsTrue(at(j, "response", "body_truncated")));
+  ASSERT_EQ(at(j, "response", "body_size")->valuedouble, 1000);
+  same_but_bodies(l0, l);
+  stats_delta(&s0, 2, 0);
+  cJSON_Delete(j);
+  free(l);
+  free(l0);
+}
+
+/* Text is cut between characters and between escapes, never inside one:
+ * for every max in a range, the line fits and the body is a prefix. */
+TEST(record_max_size_text_cut_at_boundaries) {
+  /* 2-byte escapes, 6-byte escapes, 2-, 3- and 4-byte characters */
+  static const char body[] = "\"\\\x01\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\x1f\"abc";
+  size_t blen = sizeof(body) - 1;
+  tbl_record_opts_t o = opts(8192);
+  size_t n0;
+  char *l0 = record_of(body, blen, "", 0, &o, &n0);
+  /* from one byte less down to empty values (30 bytes less, and the flag) */
+  for (size_t max = n0 - 1; max >= n0 - 31; max--) {
+    size_t n;
+    o.max_record_size = max;
+    char *l = record_of(body, blen, "", 0, &o, &n);
+    if (n > max) FAIL("max %zu: a line of %zu bytes", max, n);
+    cJSON *j = parsed(l, n);
+    const char *got = at(j, "request", "body")->valuestring;
+    ASSERT_STREQ(at(j, "request", "body_encoding")->valuestring, "text");
+    ASSERT(strlen(got) < blen && memcmp(got, body, strlen(got)) == 0);
+    ASSERT_EQ(tbl_utf8_valid_prefix(got, strlen(got)), strlen(got));
+    ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+    ASSERT_EQ(at(j, "request", "body_size")->valuedouble, (double)blen);
+    same_but_bodies(l0, l);
+    cJSON_Delete(j);
+    free(l);
+  }
+  free(l0);
+}
+
+/* An escape that does not fit whole is left out: with room for 5 bytes
+ * of a value starting with \u0001 (6 bytes) the value is "". */
+TEST(record_max_size_escape_not_split) {
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of("\x01xy", 3, "", 0, &o, &n0); /* value \u0001xy: 8 bytes */
+  o.max_record_size = n0 - 4;                       /* 8 - 4 + 1 (flag) = 5 bytes of room */
+  char *l = record_of("\x01xy", 3, "", 0, &o, &n);
+  cJSON *j = parsed(l, n);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "");
+  ASSERT_EQ(n, n0 - 9);
+  o.max_record_size = n0 - 2; /* 7 bytes: \u0001x */
+  free(l);
+  cJSON_Delete(j);
+  l = record_of("\x01xy", 3, "", 0, &o, &n);
+  j = parsed(l, n);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "\x01x");
+  ASSERT_EQ(n, n0 - 2);
+  cJSON_Delete(j);
+  free(l);
+  free(l0);
+}
+
+/* base64 is cut at a multiple of 4 characters (3 input bytes): the value
+ * decodes to a prefix of the body. */
+TEST(record_max_size_base64_whole_groups) {
+  static char bin[300];
+  for (size_t i = 0; i < sizeof(bin); i++) bin[i] = (char)(0x80 + i % 64); /* not UTF-8 */
+  tbl_record_opts_t o = opts(8192);
+  size_t n0;
+  char *l0 = record_of(bin, sizeof(bin), "", 0, &o, &n0); /* 400 characters */
+  char *whole = tbl_base64(bin, sizeof(bin), NULL);
+  for (size_t cut = 2; cut < 12; cut++) {
+    size_t n;
+    o.max_record_size = n0 - cut; /* room for 400 - cut + 1 characters */
+    char *l = record_of(bin, sizeof(bin), "", 0, &o, &n);
+    cJSON *j = parsed(l, n);
+    const char *got = at(j, "request", "body")->valuestring;
+    ASSERT_STREQ(at(j, "request", "body_encoding")->valuestring, "base64");
+    ASSERT_EQ(strlen(got), (400 - cut + 1) / 4 * 4);
+    ASSERT(strncmp(got, whole, strlen(got)) == 0);
+    ASSERT(strchr(got, '=') == NULL);
+    ASSERT(n <= n0 - cut);
+    ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 300);
+    cJSON_Delete(j);
+    free(l);
+  }
+  free(whole);
+  free(l0);
+}
+
+/* Masked JSON is cut after masking: the cut never shows a masked value. */
+TEST(record_max_size_masked_json_cut_after_masking) {
+  static const char *const fields[] = {"password"};
+  tbl_record_opts_t o = opts(8192);
+  o.redact_json_fields = fields;
+  o.nredact_json_fields = 1;
+  const char *body = "{\"user\":\"ann\",\"password\":\"hunter2hunter2\",\"note\":\"x\"}";
+  size_t n0;
+  char *l0 = record_of(body, strlen(body), "", 0, &o, &n0);
+  for (size_t cut = 2; cut < 40; cut++) {
+    size_t n;
+    o.max_record_size = n0 - cut;
+    char *l = record_of(body, strlen(body), "", 0, &o, &n);
+    ASSERT(n <= n0 - cut);
+    ASSERT(strstr(l, "hunter") == NULL);
+    cJSON *j = parsed(l, n);
+    const char *got = at(j, "request", "body")->valuestring;
+    const char *masked = "{\"user\":\"ann\",\"password\":\"REDACTED\",\"note\":\"x\"}";
+    ASSERT(strncmp(got, masked, strlen(got)) == 0);
+    cJSON_Delete(j);
+    free(l);
+  }
+  free(l0);
+}
+
+/* Empty values fit exactly (both flags flip): not oversize; one byte less:
+ * oversize, returned whole with empty values, counted. */
+TEST(record_max_size_oversize_boundary) {
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of("abc", 3, "de", 2, &o, &n0);
+  size_t empty = n0 - 5 - 2; /* "abc" and "de" gone, "false" -> "true" twice */
+  tbl_record_stats_t s0;
+  tbl_record_get_stats(&s0);
+  o.max_record_size = empty;
+  char *l = record_of("abc", 3, "de", 2, &o, &n);
+  ASSERT_EQ(n, empty);
+  cJSON *j = parsed(l, n);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "");
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "");
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT(cJSON_IsTrue(at(j, "response", "body_truncated")));
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 3);
+  ASSERT_EQ(at(j, "response", "body_size")->valuedouble, 2);
+  stats_delta(&s0, 2, 0);
+  cJSON_Delete(j);
+  free(l);
+  tbl_record_get_stats(&s0);
+  o.max_record_size = empty - 1;
+  l = record_of("abc", 3, "de", 2, &o, &n);
+  ASSERT_EQ(n, empty); /* whole, never split */
+  ASSERT_EQ(l[n - 1], '\n');
+  j = parsed(l, n);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "");
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "");
+  stats_delta(&s0, 2, 1);
+  cJSON_Delete(j);
+  free(l);
+  free(l0);
+}
+
+/* Huge headers: over the limit whatever the bodies; serialize is kept
+ * whole, an empty body that is not cut stays "false", skipped bodies stay. */
+TEST(record_max_size_huge_headers_oversize) {
+  static char ser[8192];
+  char err[128];
+  size_t n;
+  int k = snprintf(ser, sizeof(ser), "{\"request\":{\"headers\":{\"x-big\":\"%05000d\"}}}", 7);
+  ASSERT(k > 5000);
+  tbl_record_opts_t o = opts(8192);
+  o.max_record_size = 4096;
+  tbl_record_stats_t s0;
+  tbl_record_get_stats(&s0);
+  char *l = tbl_record_build(ser, (size_t)k, &o, 5, &n, err, sizeof(err));
+  ASSERT(l != NULL);
+  ASSERT(n > 4096);
+  ASSERT(strstr(l, "\"x-big\":\"00000") != NULL);
+  ASSERT_CONTAINS(l, "\"body_skipped\":\"short_circuited\"");
+  stats_delta(&s0, 0, 1);
+  free(l);
+  /* with bodies: both cut to "", one empty body stays as it was */
+  static char hdr[6000];
+  memset(hdr, 'h', sizeof(hdr) - 1);
+  char key[TBL_KEY_MAX];
+  tbl_exchange_t *ex = tbl_exchange_new(1000, key);
+  tbl_exchange_capture(ex, &ex->req, "abc", 3, 8192);
+  tbl_exchange_capture(ex, &ex->resp, "", 0, 8192);
+  k = snprintf(ser, sizeof(ser), "{\"" TBL_EXCHANGE_KEY "\":\"%s\",\"source\":\"upstream\","
+               "\"request\":{\"headers\":{\"x-big\":\"%s\"}},\"response\":{}}", key, hdr);
+  tbl_record_get_stats(&s0);
+  l = tbl_record_build(ser, (size_t)k, &o, 1001, &n, err, sizeof(err));
+  ASSERT(l != NULL);
+  cJSON *j = parsed(l, n);
+  ASSERT_STREQ(at(j, "request", "body")->valuestring, "");
+  ASSERT(cJSON_IsTrue(at(j, "request", "body_truncated")));
+  ASSERT_EQ(at(j, "request", "body_size")->valuedouble, 3);
+  ASSERT_STREQ(at(j, "response", "body")->valuestring, "");
+  ASSERT(cJSON_IsFalse(at(j, "response", "body_truncated")));
+  stats_delta(&s0, 1, 1);
+  cJSON_Delete(j);
+  free(l);
+}
+
+/* A body that needs exactly half the room is kept whole. */
+TEST(record_max_size_exactly_half_kept_whole) {
+  static char a[500], b[1000];
+  memset(a, 'a', sizeof(a)), memset(b, 'b', sizeof(b));
+  tbl_record_opts_t o = opts(8192);
+  size_t n0, n;
+  char *l0 = record_of(a, 500, b, 1000, &o, &n0);
+  o.max_record_size = n0 - 500; /* room for 1000: 500 each */
+  char *l = record_of(a, 500, b, 1000, &o, &n);
+  ASSERT_EQ(n, n0 - 500);
+  cJSON *j = parsed(l, n);
+  ASSERT_EQ(strlen(at(j, "request", "body")->valuestring), 500);
+  ASSERT(cJSON_IsFalse(at(j, "request", "body_truncated")));
+  ASSERT_EQ(strlen(at(j, "response", "body")->valuestring), 501);
+  ASSERT(cJSON_IsTrue(at(j, "response", "body_truncated")));
+  cJSON_Delete(j);
+  free(l);
+  free(l0);
+}

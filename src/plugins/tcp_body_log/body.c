@@ -25,27 +25,31 @@ int tbl_content_type_allowed(const char *ct, size_t ctlen, const char *const *pa
   return 0;
 }
 
+/* The maximal subpart at p (Unicode 15, 3.9 "U+FFFD substitution of
+ * maximal subparts", as WHATWG's UTF-8 decoder reads it): the bytes of the
+ * longest start of a well-formed sequence, at least 1.  *complete says
+ * whether they are a whole character.  The second byte's range excludes
+ * overlongs (E0 A0.., F0 90..), surrogates (ED ..9F) and code points above
+ * U+10FFFF (F4 ..8F); C0, C1 and F5..FF never start one. */
+static size_t utf8_subpart(const unsigned char *p, const unsigned char *end, int *complete) {
+  unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+  size_t need, i;
+  if (c < 0x80) need = 1;
+  else if (c >= 0xc2 && c <= 0xdf) need = 2;
+  else if (c >= 0xe0 && c <= 0xef) need = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+  else if (c >= 0xf0 && c <= 0xf4) need = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+  else need = 0; /* a continuation byte or a byte that never starts one */
+  for (i = 1; i < need && p + i < end && p[i] >= lo && p[i] <= hi; i++) lo = 0x80, hi = 0xbf;
+  *complete = need > 0 && i == need;
+  return i;
+}
+
 /* Length of the UTF-8 sequence starting at p (1..4), or 0 if invalid or cut
  * off by end. */
 static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-  unsigned char c = p[0];
-  size_t n;
-  unsigned cp;
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
-  else return 0;
-  if ((size_t)(end - p) < n) return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  /* no overlong forms, no surrogates, nothing above U+10FFFF */
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
+  int complete;
+  size_t n = utf8_subpart(p, end, &complete);
+  return complete ? n : 0;
 }
 
 size_t tbl_utf8_valid_prefix(const char *s, size_t len) {
@@ -68,6 +72,32 @@ size_t tbl_utf8_valid_prefix(const char *s, size_t len) {
     p += n;
   }
   return (size_t)(p - (const unsigned char *)s);
+}
+
+char *tbl_utf8_repair(const char *s, size_t len, size_t *outlen, size_t *replaced) {
+  static const char fffd[3] = {(char)0xef, (char)0xbf, (char)0xbd};
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  tbl_buf_t o = {0};
+  size_t count = 0;
+  tbl_buf_reserve(&o, len + len / 8 + 16);
+  while (p < end) {
+    size_t v = tbl_utf8_valid_prefix((const char *)p, (size_t)(end - p));
+    tbl_buf_put(&o, (const char *)p, v);
+    p += v;
+    if (p >= end) break;
+    int complete;
+    p += utf8_subpart(p, end, &complete); /* not complete: p was invalid */
+    tbl_buf_put(&o, fffd, 3);
+    count++;
+  }
+  if (o.failed || o.p == NULL) {
+    free(o.p);
+    return NULL;
+  }
+  o.p[o.len] = '\0';
+  *outlen = o.len;
+  if (replaced) *replaced = count;
+  return o.p;
 }
 
 /* Is p[0..n) the start of a UTF-8 sequence cut off by the end? */

@@ -16,6 +16,17 @@ int tbl_content_type_allowed(const char *content_type, size_t ctlen, const char 
  * multi-byte sequence cut off by the end as invalid. */
 size_t tbl_utf8_valid_prefix(const char *s, size_t len);
 
+/* A copy of s[0..len) in which each maximal invalid subsequence (Unicode's
+ * "substitution of maximal subparts", as WHATWG's UTF-8 decoder does) is
+ * replaced by U+FFFD, written as EF BF BD: a byte that never starts a
+ * character (80..C1, F5..FF), a sequence cut short (E2 82 then a
+ * non-continuation), an overlong (C0 80: two), a surrogate (ED A0 80:
+ * three), above U+10FFFF (F4 90 80 80: four).  Returns a malloc'd,
+ * NUL-terminated string the caller frees, with its length in *outlen and
+ * the number of replacements in *replaced (may be NULL); NULL when out of
+ * memory. */
+char *tbl_utf8_repair(const char *s, size_t len, size_t *outlen, size_t *replaced);
+
 /* How many of the len bytes kept from a body of `size` bytes go in the
  * record (at most max): when the body was cut, a UTF-8 character split by
  * the cut is dropped whole so the text stays valid. */

@@ -25,6 +25,7 @@
 #include "record.h"
 #include "server.h"
 #include "sink.h"
+#include "syslog.h"
 
 extern const kps_plugin_t kps__plugin_tcp_body_log;
 #define PLUGIN (&kps__plugin_tcp_body_log)
@@ -37,11 +38,31 @@ extern const kps_plugin_t kps__plugin_tcp_body_log;
 #define HOST_NAME_LEN .flags = KPS_FIELD_LEN, .min = 1, .max = 255 /* a DNS name's limit */
 #define PATH_LEN .flags = KPS_FIELD_LEN, .min = 1, .max = 4096    /* PATH_MAX */
 
+/* A hosts entry: a name or IPv4 address, or an IPv6 address in brackets,
+ * then a port of 1..65535.  Lua patterns have no alternation, so the port
+ * range takes six patterns per host form (Kong's match_any). */
+#define EP_NAME "^[%w%._%-]+:"
+#define EP_V6 "^%[[%x:%.]+%]:"
+#define EP_PORTS(h) \
+  h "[1-9]%d?%d?%d?$", h "[1-5]%d%d%d%d$", h "6[0-4]%d%d%d$", h "65[0-4]%d%d$", h "655[0-2]%d$", \
+      h "6553[0-5]$"
+static const char *const endpoint_patterns[] = {EP_PORTS(EP_NAME), EP_PORTS(EP_V6), NULL};
+#define ENDPOINT_ERR "expected host:port or [IPv6]:port, with a port of 1 to 65535"
+
+static const char *const balances[] = {"failover", "round_robin", NULL};
+static const char *const framings[] = {"json_lines", "syslog", NULL};
+
 static const kps_field_t fields[] = {
-    {.name = "host", .type = KPS_FIELD_STRING, .flags = KPS_FIELD_REQUIRED | KPS_FIELD_LEN,
-     .min = 1, .max = 255, .description = "The collector's host name or IP address."},
-    {.name = "port", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_REQUIRED | KPS_FIELD_BETWEEN,
-     .min = 1, .max = 65535, .description = "The collector's TCP port."},
+    {.name = "host", .type = KPS_FIELD_STRING, HOST_NAME_LEN,
+     .description = "The collector's host name or IP address (or use hosts)."},
+    {.name = "port", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN, .min = 1, .max = 65535,
+     .description = "The collector's TCP port, with host."},
+    {.name = "hosts", .type = KPS_FIELD_STRING_ARRAY, .flags = KPS_FIELD_LEN, .min = 3, .max = 255,
+     .match_any = endpoint_patterns, .match_any_err = ENDPOINT_ERR, .max_items = 32,
+     .description = "Several collectors instead of host and port: \"host:port\" or \"[v6]:port\" "
+                    "entries, used as balance says."},
+    {.name = "balance", .type = KPS_FIELD_STRING, .default_json = "\"failover\"", .one_of = balances,
+     .description = "failover: the first healthy collector in order; round_robin: each in turn."},
     {.name = "timeout", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
      .default_json = "10000", .min = 1, .max = 3600000,
      .description = "Connect and send timeout towards the collector, in milliseconds."},
@@ -86,13 +107,31 @@ static const kps_field_t fields[] = {
     {.name = "context_max_bytes", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
      .default_json = "67108864", .min = 65536, .max = 4294967296.0,
      .description = "Cap on the bytes of captured bodies waiting for their log phase."},
+    {.name = "max_record_size", .type = KPS_FIELD_INTEGER, .flags = KPS_FIELD_BETWEEN,
+     .default_json = "65536", .min = 4096, .max = 67108864,
+     .description = "Longest record the collector takes, in bytes (the line with its newline, or "
+                    "the syslog message); bodies are cut to fit."},
+    {.name = "framing", .type = KPS_FIELD_STRING, .default_json = "\"json_lines\"", .one_of = framings,
+     .description = "json_lines: one JSON record per line; syslog: RFC 5424 messages, octet-counted "
+                    "(RFC 6587)."},
+    {.name = "syslog_facility", .type = KPS_FIELD_STRING, .default_json = "\"user\"",
+     .one_of = tbl_syslog_facility_names,
+     .description = "The syslog facility of the messages (framing syslog)."},
+    {.name = "syslog_app_name", .type = KPS_FIELD_STRING, .flags = KPS_FIELD_LEN, .min = 1, .max = 48,
+     .match = "^[!-~]+$", .default_json = "\"kong\"",
+     .description = "The syslog APP-NAME of the messages (framing syslog), printable ASCII."},
 };
 
 /* The client certificate and its key come together (Kong refuses one
  * without the other, so StartInstance never has to). */
 static const char *const client_pair[] = {"tls_client_cert", "tls_client_key", NULL};
+/* One collector (host and port) or several (hosts). */
+static const char *const host_port[] = {"host", "port", NULL};
+static const char *const host_or_hosts[] = {"host", "hosts", NULL};
 static const kps_check_t checks[] = {
     {.kind = KPS_CHECK_MUTUALLY_REQUIRED, .fields = client_pair},
+    {.kind = KPS_CHECK_ONLY_ONE_OF, .fields = host_or_hosts},
+    {.kind = KPS_CHECK_MUTUALLY_REQUIRED, .fields = host_port},
 };
 
 /* One configured instance. */
@@ -100,6 +139,7 @@ typedef struct tbl_instance_s {
   kps_sink_t *sink;
   tbl_record_opts_t opts;
   const char **lists; /* content_types, redact_headers, redact_json_fields */
+  char hostname[256]; /* the syslog HOSTNAME */
 } tbl_instance_t;
 
 static uint64_t records_queued, records_refused, serialize_missing, contexts_refused;
@@ -110,6 +150,82 @@ static const char **take_list(const kps_config_t *cfg, const char *name, const c
   *n = kps_config_array_len(cfg, name);
   for (size_t i = 0; i < *n; i++) slot[i] = kps_config_array_at(cfg, name, i);
   return slot;
+}
+
+/* 1 if the string field `name` holds `value`. */
+static int config_is(const kps_config_t *cfg, const char *name, const char *value) {
+  const char *v = kps_config_string(cfg, name);
+  return v != NULL && strcmp(v, value) == 0;
+}
+
+/* The record builder's options; the lists point into ti->lists. */
+static void record_opts(tbl_instance_t *ti, const kps_config_t *cfg) {
+  tbl_record_opts_t *o = &ti->opts;
+  size_t used = 0;
+  o->content_types = take_list(cfg, "content_types", ti->lists, &o->ncontent_types);
+  used += o->ncontent_types;
+  o->redact_headers = take_list(cfg, "redact_headers", ti->lists + used, &o->nredact_headers);
+  used += o->nredact_headers;
+  o->redact_json_fields =
+      take_list(cfg, "redact_json_fields", ti->lists + used, &o->nredact_json_fields);
+  o->max_body_size = (size_t)kps_config_integer(cfg, "max_body_size", 8192);
+  o->log_request_body = kps_config_bool(cfg, "log_request_body", 1);
+  o->log_response_body = kps_config_bool(cfg, "log_response_body", 1);
+  o->max_record_size = (size_t)kps_config_integer(cfg, "max_record_size", 65536);
+  o->framing = config_is(cfg, "framing", "syslog") ? TBL_FRAMING_SYSLOG : TBL_FRAMING_JSON_LINES;
+  const char *facility = kps_config_string(cfg, "syslog_facility");
+  int code = facility != NULL ? tbl_syslog_facility_code(facility) : -1;
+  o->syslog_facility = code >= 0 ? code : 1; /* "user", the default */
+  o->syslog_app_name = kps_config_string(cfg, "syslog_app_name");
+  if (o->syslog_app_name == NULL) o->syslog_app_name = "kong";
+  tbl_syslog_hostname(ti->hostname, sizeof(ti->hostname));
+  o->syslog_hostname = ti->hostname;
+}
+
+/* The collector connection: host and port, or the hosts list.  The sink
+ * copies what it keeps, so the parsed endpoints live only for the call. */
+static kps_sink_t *acquire_sink(const kps_config_t *cfg, char *err, size_t errlen) {
+  size_t n = kps_config_array_len(cfg, "hosts");
+  kps_sink_endpoint_t *eps = n > 0 ? calloc(n, sizeof(*eps)) : NULL;
+  char(*names)[256] = n > 0 ? calloc(n, sizeof(*names)) : NULL;
+  kps_sink_t *sink = NULL;
+  char *why = NULL;
+  if (n > 0 && (eps == NULL || names == NULL)) {
+    snprintf(err, errlen, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    eps[i].host = names[i];
+    if (kps_sink_parse_endpoint(kps_config_array_at(cfg, "hosts", i), names[i], sizeof(names[i]),
+                                &eps[i].port, &why) != 0) {
+      snprintf(err, errlen, "hosts: %s", why ? why : "bad entry");
+      goto out;
+    }
+  }
+  kps_sink_config_t sc = {
+      .host = kps_config_string(cfg, "host"),
+      .port = (int)kps_config_integer(cfg, "port", 0),
+      .endpoints = eps,
+      .nendpoints = n,
+      .balance = config_is(cfg, "balance", "round_robin") ? KPS_SINK_ROUND_ROBIN : KPS_SINK_FAILOVER,
+      .timeout_ms = (uint64_t)kps_config_integer(cfg, "timeout", 10000),
+      .keepalive_ms = (uint64_t)kps_config_integer(cfg, "keepalive", 60000),
+      .tls = kps_config_bool(cfg, "tls", 0),
+      .tls_sni = kps_config_string(cfg, "tls_sni"),
+      .tls_verify = kps_config_bool(cfg, "tls_verify", 1),
+      .tls_ca_file = kps_config_string(cfg, "tls_ca_file"),
+      .tls_client_cert = kps_config_string(cfg, "tls_client_cert"),
+      .tls_client_key = kps_config_string(cfg, "tls_client_key"),
+      .queue_max_bytes = (size_t)kps_config_integer(cfg, "queue_max_bytes", 16 << 20),
+      .queue_max_entries = (size_t)kps_config_integer(cfg, "queue_max_entries", 10000),
+  };
+  sink = kps_sink_acquire(kps__server_loop(), &sc, &why);
+  if (sink == NULL) snprintf(err, errlen, "%s", why ? why : "cannot set up the collector connection");
+out:
+  free(why);
+  free(names);
+  free(eps);
+  return sink;
 }
 
 static int instance_start(kps_instance_t *inst, const kps_config_t *cfg, void **data, char *err,
@@ -126,37 +242,9 @@ static int instance_start(kps_instance_t *inst, const kps_config_t *cfg, void **
     return -1;
   }
   ti->lists = lists;
-  tbl_record_opts_t *o = &ti->opts;
-  size_t used = 0;
-  o->content_types = take_list(cfg, "content_types", ti->lists, &o->ncontent_types);
-  used += o->ncontent_types;
-  o->redact_headers = take_list(cfg, "redact_headers", ti->lists + used, &o->nredact_headers);
-  used += o->nredact_headers;
-  o->redact_json_fields =
-      take_list(cfg, "redact_json_fields", ti->lists + used, &o->nredact_json_fields);
-  o->max_body_size = (size_t)kps_config_integer(cfg, "max_body_size", 8192);
-  o->log_request_body = kps_config_bool(cfg, "log_request_body", 1);
-  o->log_response_body = kps_config_bool(cfg, "log_response_body", 1);
-
-  kps_sink_config_t sc = {
-      .host = kps_config_string(cfg, "host"),
-      .port = (int)kps_config_integer(cfg, "port", 0),
-      .timeout_ms = (uint64_t)kps_config_integer(cfg, "timeout", 10000),
-      .keepalive_ms = (uint64_t)kps_config_integer(cfg, "keepalive", 60000),
-      .tls = kps_config_bool(cfg, "tls", 0),
-      .tls_sni = kps_config_string(cfg, "tls_sni"),
-      .tls_verify = kps_config_bool(cfg, "tls_verify", 1),
-      .tls_ca_file = kps_config_string(cfg, "tls_ca_file"),
-      .tls_client_cert = kps_config_string(cfg, "tls_client_cert"),
-      .tls_client_key = kps_config_string(cfg, "tls_client_key"),
-      .queue_max_bytes = (size_t)kps_config_integer(cfg, "queue_max_bytes", 16 << 20),
-      .queue_max_entries = (size_t)kps_config_integer(cfg, "queue_max_entries", 10000),
-  };
-  char *why = NULL;
-  ti->sink = kps_sink_acquire(kps__server_loop(), &sc, &why);
+  record_opts(ti, cfg);
+  ti->sink = acquire_sink(cfg, err, errlen);
   if (ti->sink == NULL) {
-    snprintf(err, errlen, "%s", why ? why : "cannot set up the collector connection");
-    free(why);
     free(ti->lists);
     free(ti);
     return -1;
@@ -297,7 +385,26 @@ static void sink_status(kps_sink_t *sink, void *ud) {
   kps_status_counter(st, "connect_failures", s.connect_failures);
   kps_status_counter(st, "tls_failures", s.tls_failures);
   kps_status_counter(st, "write_errors", s.write_errors);
+  kps_status_counter(st, "tls_unconfirmed", s.tls_unconfirmed);
   kps_status_counter(st, "connected", (uint64_t)s.connected);
+  kps_status_begin(st, "endpoints");
+  for (size_t i = 0, n = kps_sink_endpoint_count(sink); i < n; i++) {
+    kps_sink_endpoint_stats_t e;
+    kps_sink_get_endpoint_stats(sink, i, &e);
+    kps_status_begin(st, e.name);
+    kps_status_counter(st, "records_sent", e.records_sent);
+    kps_status_counter(st, "bytes_sent", e.bytes_sent);
+    kps_status_counter(st, "connects", e.connects);
+    kps_status_counter(st, "connect_failures", e.connect_failures);
+    kps_status_counter(st, "tls_failures", e.tls_failures);
+    kps_status_counter(st, "tls_unconfirmed", e.tls_unconfirmed);
+    kps_status_counter(st, "write_errors", e.write_errors);
+    kps_status_counter(st, "connected", (uint64_t)e.connected);
+    kps_status_counter(st, "healthy", (uint64_t)e.healthy);
+    kps_status_counter(st, "backoff_ms", e.backoff_ms);
+    kps_status_end(st);
+  }
+  kps_status_end(st);
   kps_status_end(st);
 }
 
@@ -314,6 +421,9 @@ static void status(kps_status_t *st) {
   kps_status_counter(st, "bodies_truncated", r.bodies_truncated);
   kps_status_counter(st, "bodies_base64", r.bodies_base64);
   kps_status_counter(st, "bodies_masked", r.bodies_masked);
+  kps_status_counter(st, "bodies_shortened", r.bodies_shortened);
+  kps_status_counter(st, "records_oversize", r.records_oversize);
+  kps_status_counter(st, "records_utf8_repaired", r.records_utf8_repaired);
   kps_status_begin(st, "bodies_skipped");
   for (int i = 0; i < TBL_SKIP__COUNT; i++)
     kps_status_counter(st, tbl_skip_name((tbl_skip_t)i), r.skipped[i]);

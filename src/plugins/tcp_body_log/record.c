@@ -6,7 +6,14 @@
  * copies it with the edits spliced in: the join key left out, redacted
  * header values replaced, body fields of ours replaced, and the body fields
  * appended to "request" and "response".  Numbers, key order and escapes stay
- * exactly as Kong wrote them, and no JSON tree is built. */
+ * exactly as Kong wrote them, and no JSON tree is built.
+ *
+ * Around the two passes: a serialize text that is not valid UTF-8 (raw
+ * bytes of a query string or header) is first repaired into a copy (one
+ * fast validation pass, the copy only when it fails); the syslog header,
+ * when framed so, is written before the JSON; and a record longer than
+ * max_record_size has its body values cut (their spans in the body fields
+ * are known) and is copied once more.  The octet count goes in front last. */
 #include "record.h"
 
 #include <stdio.h>
@@ -17,6 +24,7 @@
 #include "body.h"
 #include "buf.h"
 #include "exchange.h"
+#include "syslog.h"
 
 #define MAX_DEPTH 64
 #define TBL_CT_MAX 128 /* a media type longer than this matches no pattern */
@@ -496,6 +504,16 @@ static int walk(scan_t *sc) {
 
 /* ---- the body fields --------------------------------------------------- */
 
+/* Where add_body put a body value in its fields buffer, so that it can be
+ * cut to fit max_record_size without being built again. */
+typedef struct body_span_s {
+  int present;   /* a body value was written */
+  int base64;    /* its encoding */
+  int truncated; /* body_truncated is already true */
+  size_t a, b;   /* the value's content, between its quotes */
+  size_t flag;   /* where ",\"body_truncated\":" starts: the last field */
+} body_span_t;
+
 static void add_skip(tbl_buf_t *f, tbl_skip_t why, long long size) {
   puts_(f, "\"body_skipped\":\"");
   puts_(f, skip_names[why]);
@@ -515,7 +533,8 @@ static void add_skip(tbl_buf_t *f, tbl_skip_t why, long long size) {
  *     unmasked is revealed);
  *   - UTF-8 text without NUL goes as text while its JSON escaping fits that
  *     bound, else as base64 (a control character escapes to six bytes). */
-static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t *o) {
+static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opts_t *o,
+                     body_span_t *span) {
   const char *p = c->data ? c->data : "";
   size_t n = tbl_truncate_point(p, c->len, c->size, o->max_body_size);
   int truncated = c->size > n;
@@ -547,13 +566,16 @@ static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opt
     if (!text && !f->failed) f->len = mark;
   }
   if (text) {
+    span->a = mark + 1, span->b = f->len - 1;
     puts_(f, ",\"body_encoding\":\"text\"");
   } else {
     size_t blen = 0;
     char *b64 = tbl_base64(p, n, &blen);
     tbl_buf_put(f, "\"", 1);
+    span->a = f->len;
     if (b64 == NULL) f->failed = 1;
     else tbl_buf_put(f, b64, blen);
+    span->b = f->len;
     tbl_buf_put(f, "\"", 1);
     free(b64);
     puts_(f, ",\"body_encoding\":\"base64\"");
@@ -561,7 +583,11 @@ static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opt
   }
   puts_(f, ",\"body_size\":");
   put_num(f, c->size);
+  span->flag = f->len;
   puts_(f, truncated ? ",\"body_truncated\":true" : ",\"body_truncated\":false");
+  span->present = !f->failed;
+  span->base64 = !text;
+  span->truncated = truncated;
   stats.bodies_logged++;
   stats.bodies_truncated += truncated;
   free(masked);
@@ -569,7 +595,7 @@ static void add_body(tbl_buf_t *f, const tbl_captured_t *c, const tbl_record_opt
 
 static void body_fields(tbl_buf_t *f, int enabled, int have_key, const tbl_exchange_t *ex,
                         const tbl_captured_t *c, int is_request, int was_proxied, const part_t *part,
-                        const tbl_record_opts_t *o) {
+                        const tbl_record_opts_t *o, body_span_t *span) {
   if (!enabled) {
     add_skip(f, TBL_SKIP_DISABLED, -1);
     return;
@@ -593,7 +619,7 @@ static void body_fields(tbl_buf_t *f, int enabled, int have_key, const tbl_excha
         return;
       }
       tbl_captured_t empty = {TBL_BODY_CAPTURED, NULL, 0, 0};
-      add_body(f, &empty, o);
+      add_body(f, &empty, o, span);
       return;
     }
     case TBL_BODY_CAPTURED: break;
@@ -603,7 +629,7 @@ static void body_fields(tbl_buf_t *f, int enabled, int have_key, const tbl_excha
     add_skip(f, TBL_SKIP_CONTENT_TYPE, (long long)c->size);
     return;
   }
-  add_body(f, c, o);
+  add_body(f, c, o, span);
 }
 
 /* Did Kong send the request to the service?  Decided from what every
@@ -616,11 +642,107 @@ static int proxied(const scan_t *sc) {
   return sc->source == 1 || sc->tries || (sc->source == 0 && sc->proxy_time);
 }
 
+/* ---- max_record_size ---------------------------------------------------- */
+
+/* The longest prefix of a text body's JSON string content e[0..n) (what
+ * put_json_string wrote: UTF-8 characters and escapes) that ends between
+ * two of them and takes at most max bytes. */
+static size_t text_cut(const char *e, size_t n, size_t max) {
+  size_t i = 0;
+  if (max >= n) return n;
+  while (i < n) {
+    unsigned char c = (unsigned char)e[i];
+    size_t t = c == '\\' ? (e[i + 1] == 'u' ? 6 : 2) : c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (i + t > max) break;
+    i += t;
+  }
+  return i;
+}
+
+/* How many content bytes each body value may keep so that a record of len
+ * (> max) bytes fits max (record.h): keep[i] >= 0 (less than the value's
+ * length) for a body to cut, -1 for one left whole.  Returns 1 when even
+ * empty values do not fit (every non-empty value is then cut to ""). */
+static int body_budgets(size_t len, size_t max, const body_span_t sp[2], long long keep[2]) {
+  long long need[2], flip[2], base = (long long)len;
+  for (int i = 0; i < 2; i++) {
+    need[i] = sp[i].present ? (long long)(sp[i].b - sp[i].a) : 0;
+    flip[i] = need[i] > 0 && !sp[i].truncated; /* "false" -> "true": a byte less */
+    base -= need[i];
+  }
+  /* base: the record with empty values that still say false where they did */
+  long long avail = (long long)max - base, half = avail / 2;
+  int oversize = base - flip[0] - flip[1] > (long long)max;
+  if (avail < 0) { /* only the flags' bytes can make it fit, if anything */
+    keep[0] = keep[1] = 0;
+  } else if (need[0] <= half) { /* less than half: the response gets the rest */
+    keep[0] = -1;
+    keep[1] = avail - need[0] + flip[1];
+  } else if (need[1] <= avail - half) {
+    keep[1] = -1;
+    keep[0] = avail - need[1] + flip[0];
+  } else {
+    keep[0] = half + flip[0];
+    keep[1] = avail - half + flip[1];
+  }
+  /* A value to cut loses one byte at least, so that its flag does flip
+   * (avail >= 0 and len > max: a value to cut is not empty). */
+  for (int i = 0; i < 2; i++) {
+    if (need[i] == 0) keep[i] = -1;
+    else if (keep[i] >= need[i]) keep[i] = need[i] - 1;
+  }
+  return oversize;
+}
+
+/* Into nf: the body fields f with their body value cut to at most keep
+ * content bytes, and body_truncated true. */
+static void cut_body(tbl_buf_t *nf, const tbl_buf_t *f, const body_span_t *sp, size_t keep) {
+  size_t n = sp->b - sp->a;
+  n = sp->base64 ? (keep < n ? keep / 4 * 4 : n) : text_cut(f->p + sp->a, n, keep);
+  tbl_buf_put(nf, f->p, sp->a + n);
+  tbl_buf_put(nf, f->p + sp->b, sp->flag - sp->b);
+  puts_(nf, ",\"body_truncated\":true");
+  stats.bodies_shortened++;
+}
+
+/* ---- the record ---------------------------------------------------------- */
+
+/* The emit pass into out (emptied first): the syslog header, when there is
+ * one, then the record; json_lines adds its "\n". */
+static int emit(scan_t *sc, tbl_buf_t *out, const char *hdr, size_t hdrlen) {
+  out->len = 0;
+  if (sc->req.found) sc->req.found = 1; /* the gather pass's mark, again */
+  if (sc->resp.found) sc->resp.found = 1;
+  sc->emit = 1; /* sc->spaced stays as the gather pass found it */
+  sc->out = out;
+  tbl_buf_put(out, hdr, hdrlen);
+  int rc = walk(sc);
+  if (sc->o->framing != TBL_FRAMING_SYSLOG) tbl_buf_put(out, "\n", 1);
+  return rc;
+}
+
 char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_t *o,
                        uint64_t now_ms, size_t *outlen, char *err, size_t errlen) {
-  tbl_buf_t out = {0}, freq = {0}, fresp = {0};
+  tbl_buf_t out = {0}, f[2] = {{0}, {0}}, cut[2] = {{0}, {0}};
+  body_span_t span[2];
+  char *repaired = NULL, hdr[TBL_SYSLOG_HEADER_MAX];
+  int was_repaired = 0;
+  size_t hdrlen = 0;
   scan_t sc;
+  int rc = -1;
   memset(&sc, 0, sizeof(sc));
+  memset(span, 0, sizeof(span));
+
+  /* RFC 8259: raw bytes that are not UTF-8 become U+FFFD (record.h). */
+  if (tbl_utf8_valid_prefix(serialize, len) != len) {
+    repaired = tbl_utf8_repair(serialize, len, &len, NULL);
+    if (repaired == NULL) {
+      snprintf(err, errlen, "out of memory building the record");
+      return NULL;
+    }
+    serialize = repaired;
+    was_repaired = 1;
+  }
   sc.s = serialize;
   sc.len = len;
   sc.o = o;
@@ -630,28 +752,60 @@ char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_
   if (walk(&sc) != 0) {
     stats.serialize_invalid++;
     snprintf(err, errlen, "kong.log.serialize() did not return a JSON object");
+    free(repaired);
     return NULL;
   }
   int have_key = sc.key != NULL;
   tbl_exchange_t *ex = have_key ? tbl_exchange_take(sc.key, sc.keylen, now_ms) : NULL;
   int was_proxied = proxied(&sc);
-  body_fields(&freq, o->log_request_body, have_key, ex, ex ? &ex->req : NULL, 1, was_proxied,
-              &sc.req, o);
-  body_fields(&fresp, o->log_response_body, have_key, ex, ex ? &ex->resp : NULL, 0, was_proxied,
-              &sc.resp, o);
+  body_fields(&f[0], o->log_request_body, have_key, ex, ex ? &ex->req : NULL, 1, was_proxied,
+              &sc.req, o, &span[0]);
+  body_fields(&f[1], o->log_response_body, have_key, ex, ex ? &ex->resp : NULL, 0, was_proxied,
+              &sc.resp, o, &span[1]);
   tbl_exchange_free(ex);
+  if (f[0].failed || f[1].failed) goto done;
 
-  sc.req.fields = freq.p, sc.req.fields_len = freq.len;
-  sc.resp.fields = fresp.p, sc.resp.fields_len = fresp.len;
-  sc.emit = 1; /* sc.spaced stays as the gather pass found it */
-  sc.out = &out;
+  if (o->framing == TBL_FRAMING_SYSLOG)
+    hdrlen = tbl_syslog_header(hdr, o->syslog_facility, now_ms, o->syslog_hostname,
+                               o->syslog_app_name);
+  sc.req.fields = f[0].p, sc.req.fields_len = f[0].len;
+  sc.resp.fields = f[1].p, sc.resp.fields_len = f[1].len;
   /* about the final size (redacted values may lengthen it): one allocation */
-  tbl_buf_reserve(&out, len + freq.len + fresp.len + 64);
-  int rc = walk(&sc);
-  tbl_buf_put(&out, "\n", 1);
-  free(freq.p);
-  free(fresp.p);
-  if (rc != 0 || out.failed || freq.failed || fresp.failed) {
+  tbl_buf_reserve(&out, hdrlen + len + f[0].len + f[1].len + 64);
+  rc = emit(&sc, &out, hdr, hdrlen);
+
+  /* max_record_size: out holds exactly what the limit measures */
+  if (rc == 0 && !out.failed && o->max_record_size > 0 && out.len > o->max_record_size) {
+    long long keep[2];
+    stats.records_oversize += body_budgets(out.len, o->max_record_size, span, keep);
+    for (int i = 0; i < 2; i++) {
+      if (keep[i] < 0) continue;
+      cut_body(&cut[i], &f[i], &span[i], (size_t)keep[i]);
+      if (i == 0) sc.req.fields = cut[i].p, sc.req.fields_len = cut[i].len;
+      else sc.resp.fields = cut[i].p, sc.resp.fields_len = cut[i].len;
+    }
+    if (!cut[0].failed && !cut[1].failed) rc = emit(&sc, &out, hdr, hdrlen);
+    else rc = -1;
+  }
+
+  /* RFC 6587 octet counting: "LEN " before the message */
+  if (rc == 0 && !out.failed && o->framing == TBL_FRAMING_SYSLOG) {
+    char num[24];
+    int k = snprintf(num, sizeof(num), "%zu ", out.len);
+    if (tbl_buf_reserve(&out, (size_t)k) == 0) {
+      memmove(out.p + k, out.p, out.len);
+      memcpy(out.p, num, (size_t)k);
+      out.len += (size_t)k;
+    }
+  }
+
+done:
+  free(f[0].p);
+  free(f[1].p);
+  free(cut[0].p);
+  free(cut[1].p);
+  free(repaired);
+  if (rc != 0 || out.failed || f[0].failed || f[1].failed) {
     free(out.p);
     snprintf(err, errlen, "out of memory building the record");
     return NULL;
@@ -659,5 +813,6 @@ char *tbl_record_build(const char *serialize, size_t len, const tbl_record_opts_
   out.p[out.len] = '\0';
   *outlen = out.len;
   stats.records++;
+  stats.records_utf8_repaired += (uint64_t)was_repaired;
   return out.p;
 }
